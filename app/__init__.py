@@ -1,0 +1,106 @@
+"""The application factory."""
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import load_config
+
+
+def create_app(config=None) -> Flask:
+    """Build the app. `config` is a config class, its name, a dict of overrides, or None (APP_CONFIG)."""
+    settings = load_config(config)
+    app = Flask(__name__, instance_path=str(_instance_dir()))
+    app.config.from_mapping(settings)
+
+    from app.core.logging import configure_logging, init_request_logging
+
+    configure_logging(app.config["LOG_LEVEL"])
+
+    from app.auth.service import PasswordHashing
+    from app.core.crypto import DataCipher
+
+    cipher = DataCipher()
+    cipher.configure(app.config["DATA_ENCRYPTION_KEY"], app.config.get("DATA_INDEX_KEY"))
+    app.extensions["data_cipher"] = cipher
+    app.extensions["password_hashing"] = PasswordHashing(
+        app.config["PASSWORD_HASH_TIME_COST"], app.config["PASSWORD_HASH_MEMORY_COST"]
+    )
+
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    _init_extensions(app)
+    init_request_logging(app)
+
+    from app.auth.guard import init_auth
+    from app.core.http import init_json_guard
+
+    init_json_guard(app)
+    init_auth(app)
+    _register_blueprints(app)
+    _register_cli(app)
+
+    from app.core.scheduler import start_in_process
+
+    if app.config["SCHEDULER_IN_PROCESS"]:
+        app.extensions["helpline_scheduler"] = start_in_process(app)
+    return app
+
+
+def _instance_dir():
+    from config import INSTANCE_DIR
+
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    return INSTANCE_DIR
+
+
+def _init_extensions(app: Flask) -> None:
+    from app.core.errors import HelplineApi, register_error_handlers
+    from app.core.health import MIGRATIONS_DIR
+    from app.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
+    limiter.init_app(app)
+    # One Api per app: flask-smorest keeps the spec on the Api object.
+    api = HelplineApi(
+        app,
+        spec_kwargs={
+            "info": {"description": "Backend for child helplines. The contract is API.md; this spec is generated from the code."},
+        },
+    )
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    app.extensions["helpline_api"] = api
+    # After flask-smorest's own handler, so these win.
+    register_error_handlers(app)
+    _import_models()
+
+
+def _import_models() -> None:
+    """Every model module, so metadata (and Alembic) sees every table."""
+    import app.auth.models  # noqa: F401
+    import app.helplines.models  # noqa: F401
+    import app.routing.models  # noqa: F401
+    import app.auth.jobs  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.auth.views import blp as auth_blp, users_blp
+    from app.core.health import blp as health_blp
+    from app.helplines.views import blp as helplines_blp
+
+    api = app.extensions["helpline_api"]
+    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp):
+        api.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.auth.cli import users_cli
+    from app.core.scheduler import scheduler_cli
+    from app.helplines.cli import demo_cli, helplines_cli
+
+    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,53 @@
+"""Bearer-token authentication for all of /api/v1, and role checks.
+
+Authentication is on by default: every /api/v1 endpoint needs a token unless
+it is listed in PUBLIC_ENDPOINTS, so a new route cannot be left open by
+forgetting a decorator.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, g, request
+
+from app.auth.models import User
+from app.auth.service import authenticate_token
+from app.core.errors import Forbidden, Unauthorized
+
+PUBLIC_ENDPOINTS = {"auth.login", "api-docs.openapi_json"}
+
+
+def init_auth(app: Flask) -> None:
+    @app.before_request
+    def _authenticate():
+        if not request.path.startswith("/api/v1/") or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        if request.method == "OPTIONS":
+            return
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
+        token = authenticate_token(raw.strip())
+        if token is None:
+            raise Unauthorized("The token is invalid, expired or revoked.", code="invalid_token")
+        g.user = token.user
+        g.token = token
+
+
+def current_user() -> User:
+    return g.user
+
+
+def roles_required(*roles: str):
+    """Refuse (403) callers whose role is not one of `roles`; put it above @blp.arguments."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if g.user.role not in roles:
+                raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, g, request
+from flask_smorest import Blueprint
+
+from app.auth import service
+from app.auth.guard import current_user, roles_required
+from app.auth.schemas import (
+    LoginResponseSchema, LoginSchema, MeSchema, UserCreateSchema, UserListArgsSchema,
+    UserPageSchema, UserPatchSchema, UserSchema,
+)
+from app.extensions import limiter
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, logout and the caller")
+users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="The helpline's users (admin)")
+
+
+def _login_rate_key() -> str:
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    email = email.strip().lower() if isinstance(email, str) else ""
+    return f"login:{email}:{request.remote_addr}"
+
+
+@blp.route("/auth/login", methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    key_func=_login_rate_key,
+    # Only failed attempts count: 5 failures in 5 minutes lock that email from that address.
+    deduct_when=lambda response: response.status_code == 401,
+)
+@blp.arguments(LoginSchema)
+@blp.response(201, LoginResponseSchema)
+@blp.doc(security=[])
+def login(args):
+    """Exchange an email and password for a bearer token."""
+    ttl = timedelta(hours=current_app.config["API_TOKEN_TTL_HOURS"])
+    raw, token = service.login(args["email"], args["password"], ttl)
+    return {"token": raw, "expires_at": token.expires_at, "user": token.user}
+
+
+@blp.route("/auth/logout", methods=["POST"])
+@blp.response(204)
+def logout():
+    """Revoke the token this request was made with."""
+    service.revoke_token(g.token.id)
+
+
+@blp.route("/me", methods=["GET"])
+@blp.response(200, MeSchema)
+def me():
+    """The caller: role, helpline, availability, capacity and skills."""
+    return current_user()
+
+
+@users_blp.route("", methods=["GET"])
+@roles_required("admin", "supervisor")
+@users_blp.arguments(UserListArgsSchema, location="query")
+@users_blp.response(200, UserPageSchema)
+def list_users(args):
+    """List the helpline's users (admins and supervisors)."""
+    items, next_cursor = service.list_users(
+        current_user().helpline_id, limit=args["limit"], cursor=args["cursor"], role=args.get("role")
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@users_blp.route("", methods=["POST"])
+@roles_required("admin")
+@users_blp.arguments(UserCreateSchema)
+@users_blp.response(201, UserSchema)
+def create_user(args):
+    """Create a user in the caller's helpline (admin)."""
+    return service.create_user(current_user().helpline_id, **args)
+
+
+@users_blp.route("/<user_id>", methods=["GET"])
+@roles_required("admin", "supervisor")
+@users_blp.response(200, UserSchema)
+def get_user(user_id):
+    return service.get_user(current_user().helpline_id, user_id)
+
+
+@users_blp.route("/<user_id>", methods=["PATCH"])
+@roles_required("admin", "supervisor")
+@users_blp.arguments(UserPatchSchema)
+@users_blp.response(200, UserSchema)
+def update_user(args, user_id):
+    """Change a user. Admins change anything; supervisors only `capacity` and `skills` (403 otherwise)."""
+    return service.update_user(current_user(), user_id, args)

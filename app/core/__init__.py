@@ -1,0 +1,1 @@
+"""Infrastructure shared by every domain: ids, times, column types, encryption, errors, logs."""

@@ -1,0 +1,93 @@
+"""Structured logs: one JSON object per line, with the request id.
+
+Only method, path (never the query string: searches carry phone numbers),
+status, duration, request id and user id are logged for a request. Bodies,
+tokens, names and phone numbers are never passed to a logger.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, g, request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds the current request id to every record logged inside a request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            try:
+                record.request_id = g.get("request_id")
+            except RuntimeError:  # outside a request or app context
+                record.request_id = None
+        return True
+
+
+class DropWerkzeugAccessLines(logging.Filter):
+    """The dev server's access lines include query strings; ours replace them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "werkzeug" and record.levelno == logging.INFO and '" ' in record.getMessage())
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO-8601, UTC
+        )
+    )
+    handler.addFilter(RequestContextFilter())
+    handler.addFilter(DropWerkzeugAccessLines())
+    root = logging.getLogger()
+    # Replace, not add: create_app may run more than once in one process (tests).
+    for existing in list(root.handlers):
+        if getattr(existing, "_helpline_handler", False):
+            root.removeHandler(existing)
+    handler._helpline_handler = True
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    # Alembic announces each of its plugins at INFO; keep migrations readable.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # APScheduler logs every run at INFO; our run_job logs one line per run instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def init_request_logging(app: Flask) -> None:
+    log = logging.getLogger("app.request")
+
+    @app.before_request
+    def _start_request():
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):
+        started = g.get("request_started")
+        duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        user = g.get("user")
+        log.info(
+            "request",
+            extra={
+                "request_id": g.get("request_id"),
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+                "user_id": user.id if user is not None else None,
+            },
+        )
+        if g.get("request_id"):
+            response.headers[REQUEST_ID_HEADER] = g.request_id
+        return response

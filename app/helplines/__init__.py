@@ -1,0 +1,1 @@
+"""Helplines (the tenants): their settings, Twilio credentials and the demo seed."""

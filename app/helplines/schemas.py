@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import re
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.helplines.settings import CHANNELS, WEEKDAYS
+
+_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ma.ValidationError("Unknown timezone; use an IANA name such as Europe/London.") from None
+
+
+class OperatingHoursField(fields.Field):
+    """{"default"|"<channel>": {"mon".."sun": [["08:00", "20:00"], ...]}} or null."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ma.ValidationError("Expected an object keyed by 'default' or a channel.")
+        errors: dict = {}
+        for scope, week in value.items():
+            if scope != "default" and scope not in CHANNELS:
+                errors[scope] = ["Use 'default' or one of: " + ", ".join(CHANNELS) + "."]
+                continue
+            if not isinstance(week, dict):
+                errors[scope] = ["Expected an object keyed by weekday (mon..sun)."]
+                continue
+            for day, windows in week.items():
+                problem = self._check_day(day, windows)
+                if problem:
+                    errors.setdefault(scope, {})[day] = [problem]
+        if errors:
+            raise ma.ValidationError(errors)
+        return value
+
+    @staticmethod
+    def _check_day(day, windows) -> str | None:
+        if day not in WEEKDAYS:
+            return "Weekdays are mon, tue, wed, thu, fri, sat, sun."
+        if not isinstance(windows, list):
+            return "Expected a list of [open, close] pairs."
+        for window in windows:
+            if (
+                not isinstance(window, list) or len(window) != 2
+                or not all(isinstance(t, str) and _TIME.match(t) for t in window)
+            ):
+                return 'Each window is ["HH:MM", "HH:MM"] (24-hour; "24:00" closes at midnight).'
+            if window[0] >= window[1]:
+                return "A window must open before it closes."
+        return None
+
+
+class HolidaysField(fields.Dict):
+    def __init__(self, **kwargs):
+        super().__init__(keys=fields.String(), values=fields.String(validate=validate.Length(1, 200)), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        bad = {}
+        for day in result:
+            try:
+                date.fromisoformat(day)
+                if len(day) != 10:
+                    raise ValueError
+            except ValueError:
+                bad[day] = ["Holiday keys are dates, YYYY-MM-DD."]
+        if bad:
+            raise ma.ValidationError(bad)
+        return result
+
+
+class MessagesSchema(ma.Schema):
+    closed = fields.String(validate=validate.Length(1, 1600))
+    holiday = fields.String(validate=validate.Length(1, 1600))
+    blocked = fields.String(validate=validate.Length(1, 1600))
+    queued = fields.String(validate=validate.Length(1, 1600))
+    abandoned = fields.String(validate=validate.Length(1, 1600))
+    goodbye = fields.String(validate=validate.Length(1, 1600))
+
+
+class PreSurveySchema(ma.Schema):
+    enabled = fields.Boolean(required=True)
+    questions = fields.List(fields.Dict(), load_default=list, validate=validate.Length(max=20))
+
+
+def validate_age_bands(bands) -> None:
+    previous_high = -1
+    for low, high in bands:
+        if not (0 <= low <= high <= 25):
+            raise ma.ValidationError("Each band is [low, high] with 0 <= low <= high <= 25.")
+        if low <= previous_high:
+            raise ma.ValidationError("Bands must be in order and must not overlap.")
+        previous_high = high
+
+
+class SettingsSchema(ma.Schema):
+    """Every key is optional: a PATCH gives only the keys it replaces."""
+
+    operating_hours = OperatingHoursField(allow_none=True)
+    holidays = HolidaysField()
+    messages = fields.Nested(MessagesSchema)
+    pre_survey = fields.Nested(PreSurveySchema)
+    risk_phrases = fields.List(fields.String(validate=validate.Length(1, 200)), validate=validate.Length(max=500))
+    queue_timeout_min = fields.Integer(strict=True, validate=validate.Range(1, 24 * 60))
+    retention_days = fields.Integer(strict=True, validate=validate.Range(30, 36500))
+    min_cell = fields.Integer(strict=True, validate=validate.Range(min=3, error="min_cell is at least 3."))
+    age_bands = fields.List(
+        fields.List(fields.Integer(strict=True), validate=validate.Length(equal=2)),
+        validate=[validate.Length(1, 26), validate_age_bands],
+    )
+    webchat_origins = fields.List(
+        fields.String(validate=validate.Regexp(_ORIGIN, error="An origin is scheme://host[:port], no path.")),
+        validate=validate.Length(max=50),
+    )
+    default_language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    queue_position_notice = fields.Boolean()
+
+
+class HelplineSchema(ma.Schema):
+    id = fields.String(dump_only=True)
+    code = fields.String(dump_only=True)
+    name = fields.String()
+    timezone = fields.String()
+    twilio_account_sid = fields.String(allow_none=True)
+    twilio_auth_token_set = fields.Boolean(
+        dump_only=True, metadata={"description": "Whether an auth token is stored; the token itself is never returned."}
+    )
+    settings = fields.Dict()
+    taxonomy_version = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class HelplinePatchSchema(ma.Schema):
+    name = fields.String(validate=validate.Length(1, 200))
+    timezone = fields.String(validate=validate_timezone)
+    twilio_account_sid = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^AC[0-9a-fA-F]{32}$", error="A Twilio account sid is AC and 32 hex digits.")
+    )
+    twilio_auth_token = fields.String(
+        load_only=True, allow_none=True, validate=validate.Length(8, 128),
+        metadata={"description": "Write-only: stored encrypted, never returned."},
+    )
+    settings = fields.Nested(SettingsSchema)

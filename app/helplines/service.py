@@ -1,0 +1,75 @@
+"""Helplines: create, read and update, including the settings document."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.extensions import db
+from app.helplines.models import Helpline
+from app.helplines.schemas import validate_timezone
+from app.helplines.settings import effective_settings, merge_settings
+
+import marshmallow as ma
+
+
+def get_helpline(helpline_id: str) -> Helpline:
+    helpline = db.session.get(Helpline, helpline_id)
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    return helpline
+
+
+def find_helpline_by_code(code: str) -> Helpline | None:
+    return db.session.scalar(sa.select(Helpline).where(Helpline.code == code))
+
+
+def create_helpline(
+    code: str, name: str, timezone: str = "UTC", *,
+    twilio_account_sid: str | None = None, twilio_auth_token: str | None = None,
+    settings: dict | None = None,
+) -> Helpline:
+    try:
+        validate_timezone(timezone)
+    except ma.ValidationError as error:
+        raise ValidationFailed(details={"timezone": error.messages}) from None
+    if find_helpline_by_code(code) is not None:
+        raise Conflict(f"A helpline with code {code!r} exists.", code="helpline_exists")
+    helpline = Helpline(
+        code=code, name=name, timezone=timezone,
+        twilio_account_sid=twilio_account_sid, twilio_auth_token=twilio_auth_token,
+        settings=settings or {},
+    )
+    db.session.add(helpline)
+    db.session.commit()
+    return helpline
+
+
+def update_helpline(helpline_id: str, changes: dict) -> Helpline:
+    """Apply a validated PATCH; `settings` merges by top-level key."""
+    helpline = get_helpline(helpline_id)
+    for field in ("name", "timezone", "twilio_account_sid", "twilio_auth_token"):
+        if field in changes:
+            setattr(helpline, field, changes[field])
+    if "settings" in changes:
+        helpline.settings = merge_settings(helpline.settings, changes["settings"])
+    db.session.commit()
+    return helpline
+
+
+def helpline_settings(helpline: Helpline) -> dict:
+    return effective_settings(helpline.settings)
+
+
+def serialise_helpline(helpline: Helpline) -> dict:
+    return {
+        "id": helpline.id,
+        "code": helpline.code,
+        "name": helpline.name,
+        "timezone": helpline.timezone,
+        "twilio_account_sid": helpline.twilio_account_sid,
+        "twilio_auth_token_set": bool(helpline.twilio_auth_token),
+        "settings": helpline_settings(helpline),
+        "taxonomy_version": helpline.taxonomy_version,
+        "created_at": helpline.created_at,
+        "updated_at": helpline.updated_at,
+    }

@@ -1,0 +1,1 @@
+"""Queues, counsellor availability and capacity, offers."""

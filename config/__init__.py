@@ -1,0 +1,176 @@
+"""Configuration classes, read from the environment (12-factor).
+
+`create_app()` picks a class by the `APP_CONFIG` variable (`development`, the
+default, `testing` or `production`) unless one is passed in. Every setting the
+contract names can be overridden by an environment variable of the same name.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT / "instance"
+
+# Development-only secrets. They are public (they are in this file), so the
+# production config refuses to start with them.
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"
+DEV_DATA_ENCRYPTION_KEY = "ZGV2LWRhdGEta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message names the setting."""
+
+
+def _env(name: str, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgres://` and `postgresql://` spellings and use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+class BaseConfig:
+    ENV_NAME = "base"
+    TESTING = False
+    SECRET_KEY = DEV_SECRET_KEY
+    DATA_ENCRYPTION_KEY = DEV_DATA_ENCRYPTION_KEY
+    # Key for the keyed hashes used to find encrypted values (phone numbers,
+    # names). Optional: derived from the oldest DATA_ENCRYPTION_KEY when unset.
+    DATA_INDEX_KEY = None
+    DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'helpline.sqlite'}"
+    PUBLIC_BASE_URL = None
+    TWILIO_API_BASE_URL = None
+    LOG_LEVEL = "INFO"
+
+    # Requests larger than this get 413 before any view runs.
+    MAX_CONTENT_LENGTH = 1024 * 1024
+    API_TOKEN_TTL_HOURS = 12
+    # Tokens printed by `users token` and `demo seed`, for scripts and the demo.
+    CLI_TOKEN_TTL_DAYS = 30
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
+    PROXY_FIX_HOPS = 0
+    # argon2 cost; the testing config lowers it so the suite stays fast.
+    PASSWORD_HASH_TIME_COST = 3
+    PASSWORD_HASH_MEMORY_COST = 65536
+
+    # Where flask-limiter keeps its counters. memory:// is per process: with
+    # several workers, point this at Redis (redis://host:6379).
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "5 per 5 minutes"
+
+    # Run APScheduler inside the web process (make run does); production runs
+    # `flask --app wsgi scheduler run` as its own process instead.
+    SCHEDULER_IN_PROCESS = False
+
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    # hide_parameters: database errors never carry stored values into logs.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
+
+    API_TITLE = "Helpline backend"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "v1/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+
+    @classmethod
+    def from_env(cls) -> dict:
+        """The settings of this class, with environment overrides applied."""
+        settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
+        for name in (
+            "SECRET_KEY", "DATA_ENCRYPTION_KEY", "DATA_INDEX_KEY", "DATABASE_URL",
+            "PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "LOG_LEVEL", "RATELIMIT_STORAGE_URI",
+        ):
+            settings[name] = _env(name, settings[name])
+        if _env("PROXY_FIX_HOPS") is not None:
+            settings["PROXY_FIX_HOPS"] = int(_env("PROXY_FIX_HOPS"))
+        if _env("SCHEDULER_IN_PROCESS") is not None:
+            settings["SCHEDULER_IN_PROCESS"] = _env("SCHEDULER_IN_PROCESS").lower() in ("1", "true", "yes")
+        settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
+        settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
+        if settings["PUBLIC_BASE_URL"]:
+            settings["PUBLIC_BASE_URL"] = settings["PUBLIC_BASE_URL"].rstrip("/")
+        cls.check(settings)
+        return settings
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        """Refuse settings this environment must not run with."""
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    DATABASE_URL = "sqlite://"
+    PASSWORD_HASH_TIME_COST = 1
+    PASSWORD_HASH_MEMORY_COST = 1024
+    PUBLIC_BASE_URL = "https://helpline.test"
+
+    @classmethod
+    def from_env(cls) -> dict:
+        settings = super().from_env()
+        # Tests choose their database with TEST_DATABASE_URL, never DATABASE_URL,
+        # so a developer's real database is never touched by the suite.
+        url = _env("TEST_DATABASE_URL", cls.DATABASE_URL)
+        settings["DATABASE_URL"] = settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(url)
+        settings["PUBLIC_BASE_URL"] = cls.PUBLIC_BASE_URL
+        settings["TWILIO_API_BASE_URL"] = None
+        settings["RATELIMIT_STORAGE_URI"] = "memory://"
+        settings["SCHEDULER_IN_PROCESS"] = False
+        return settings
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+    SECRET_KEY = None
+    DATA_ENCRYPTION_KEY = None
+
+    @classmethod
+    def check(cls, settings: dict) -> None:
+        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "DATA_ENCRYPTION_KEY": DEV_DATA_ENCRYPTION_KEY}
+        for name, dev_value in defaults.items():
+            value = settings.get(name)
+            if not value:
+                raise ConfigError(f"{name} is not set; production needs its own secret")
+            if dev_value in str(value).split(","):
+                raise ConfigError(f"{name} is the public development default; set a secret of your own")
+        if len(settings["SECRET_KEY"]) < 32:
+            raise ConfigError("SECRET_KEY is too short; use at least 32 random characters")
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(config=None) -> dict:
+    """Resolve `config` (a class, a name, a dict or None) to a settings dict."""
+    if isinstance(config, dict):
+        base = load_config(config.get("APP_CONFIG"))
+        base.update(config)
+        if "DATABASE_URL" in config:
+            base["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["DATABASE_URL"])
+        return base
+    if config is None:
+        config = _env("APP_CONFIG", "development")
+    if isinstance(config, str):
+        try:
+            config = CONFIGS[config]
+        except KeyError:
+            raise ConfigError(f"APP_CONFIG={config!r} is not one of {', '.join(CONFIGS)}") from None
+    return config.from_env()

@@ -1,0 +1,13 @@
+"""Assertions shared by the tests."""
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """The contract's error shape: {"error": {"code", "message", "details"}}."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]

@@ -1,0 +1,102 @@
+"""Configuration from the environment, and logs that carry no personal data."""
+import io
+import json
+import logging
+
+import pytest
+from cryptography.fernet import Fernet
+
+from app import create_app
+from config import DEV_DATA_ENCRYPTION_KEY, DEV_SECRET_KEY, ConfigError, load_config
+from tests.conftest import PASSWORD
+
+
+def test_development_defaults_need_nothing_set(monkeypatch):
+    for name in ("DATABASE_URL", "SECRET_KEY", "DATA_ENCRYPTION_KEY", "APP_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_config()
+    assert settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") and "instance" in settings["DATABASE_URL"]
+
+
+def test_environment_overrides_and_postgres_urls_use_psycopg(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@db/helpline")
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://helpline.example/")
+    monkeypatch.setenv("TWILIO_API_BASE_URL", "http://127.0.0.1:9999")
+    settings = load_config("development")
+    assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db/helpline"
+    assert settings["PUBLIC_BASE_URL"] == "https://helpline.example"
+    assert settings["TWILIO_API_BASE_URL"] == "http://127.0.0.1:9999"
+
+
+@pytest.mark.parametrize(
+    "env, named",
+    [
+        ({"DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}, "SECRET_KEY"),
+        ({"SECRET_KEY": "s" * 40}, "DATA_ENCRYPTION_KEY"),
+        ({"SECRET_KEY": DEV_SECRET_KEY, "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}, "SECRET_KEY"),
+        ({"SECRET_KEY": "s" * 40, "DATA_ENCRYPTION_KEY": DEV_DATA_ENCRYPTION_KEY}, "DATA_ENCRYPTION_KEY"),
+        ({"SECRET_KEY": "short", "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}, "SECRET_KEY"),
+    ],
+)
+def test_production_refuses_missing_or_default_secrets_and_names_them(monkeypatch, env, named):
+    for name in ("SECRET_KEY", "DATA_ENCRYPTION_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=named):
+        create_app("production")
+
+
+def test_production_starts_with_its_own_secrets(monkeypatch, tmp_path):
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+    assert create_app("production").config["ENV_NAME"] == "production"
+
+
+def test_a_malformed_encryption_key_is_refused_with_a_hint(monkeypatch):
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", "not-a-key")
+    with pytest.raises(ConfigError, match="Fernet"):
+        create_app("development")
+
+
+def test_key_rotation_reads_old_values(ctx):
+    from app.core.crypto import DataCipher
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    before, after = DataCipher(), DataCipher()
+    before.configure(old)
+    after.configure(f"{new},{old}")
+    stored = before.encrypt("+447700900123")
+    assert after.decrypt(stored) == "+447700900123"
+    assert after.decrypt(after.rotate(stored)) == "+447700900123"
+    # Lookup hashes survive the rotation: the oldest key derives the index key.
+    assert before.lookup_hash("+447700900123", "phone") == after.lookup_hash("+447700900123", "phone")
+
+
+@pytest.fixture
+def log_output():
+    """What the app's JSON log handler writes, captured in a buffer."""
+    configured = next(h for h in logging.getLogger().handlers if getattr(h, "_helpline_handler", False))
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(configured.formatter)
+    for log_filter in configured.filters:
+        handler.addFilter(log_filter)
+    logging.getLogger().addHandler(handler)
+    yield buffer
+    logging.getLogger().removeHandler(handler)
+
+
+def test_request_logs_are_json_lines_without_personal_data(client, counsellor, log_output):
+    client.post("/api/v1/auth/login", json={"email": counsellor.email, "password": PASSWORD})
+    client.get("/api/v1/me?q=%2B447700900123", headers=counsellor.headers)
+    client.post("/api/v1/auth/login", json={"email": counsellor.email, "password": "wrong " + PASSWORD})
+    logged = log_output.getvalue()
+    records = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    requests = [r for r in records if r.get("message") == "request"]
+    assert [r["path"] for r in requests] == ["/api/v1/auth/login", "/api/v1/me", "/api/v1/auth/login"]
+    assert all({"request_id", "method", "path", "status", "duration_ms", "time"} <= set(r) for r in requests)
+    assert requests[1]["user_id"] == counsellor.id
+    for secret in (counsellor.email, PASSWORD, counsellor.token, "447700900123"):
+        assert secret not in logged
