@@ -81,19 +81,25 @@ def _init_extensions(app: Flask) -> None:
 
 def _import_models() -> None:
     """Every model module, so metadata (and Alembic) sees every table."""
-    import app.auth.models  # noqa: F401
-    import app.helplines.models  # noqa: F401
-    import app.routing.models  # noqa: F401
     import app.auth.jobs  # noqa: F401
+    import app.auth.models  # noqa: F401
+    import app.channels.jobs  # noqa: F401
+    import app.channels.models  # noqa: F401
+    import app.contacts.models  # noqa: F401
+    import app.helplines.models  # noqa: F401
+    import app.profiles.models  # noqa: F401
+    import app.routing.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
     from app.auth.views import blp as auth_blp, users_blp
+    from app.channels.views import webchat_blp, webhooks_blp
+    from app.contacts.views import blp as contacts_blp
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
 
     api = app.extensions["helpline_api"]
-    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp):
+    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, contacts_blp, webhooks_blp, webchat_blp):
         api.register_blueprint(blueprint)
 
 

@@ -65,6 +65,9 @@ class BaseConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "5 per 5 minutes"
+    # Per client address.
+    WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
+    WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
 
     # Run APScheduler inside the web process (make run does); production runs
     # `flask --app wsgi scheduler run` as its own process instead.

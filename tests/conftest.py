@@ -53,6 +53,7 @@ def _drop_everything() -> None:
 @pytest.fixture(autouse=True)
 def _clean_tables(app):
     yield
+    app.extensions.get("helpline_config_cache", {}).clear()
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:
@@ -117,9 +118,16 @@ def make_user(app):
     return make
 
 
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+
+
 @pytest.fixture
 def helpline(make_helpline):
-    return make_helpline("main", name="Main Helpline", timezone="Europe/London")
+    return make_helpline(
+        "main", name="Main Helpline", timezone="Europe/London",
+        twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN,
+    )
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ def test_get_shows_effective_settings(client, admin):
     assert body["code"] == "main" and body["timezone"] == "Europe/London"
     assert body["settings"] == DEFAULT_SETTINGS
     assert body["settings"]["operating_hours"] is None  # always open by default
-    assert body["twilio_auth_token_set"] is False
+    assert body["twilio_auth_token_set"] is True  # the fixture helpline has Twilio credentials
 
 
 def test_twilio_auth_token_is_write_only_and_encrypted_at_rest(app, client, admin):

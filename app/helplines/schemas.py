@@ -87,9 +87,34 @@ class MessagesSchema(ma.Schema):
     goodbye = fields.String(validate=validate.Length(1, 1600))
 
 
+class LocalisedTextField(fields.Field):
+    """A text, or {"<language>": text, ...}."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and 0 < len(value) <= 1600:
+            return value
+        if isinstance(value, dict) and value and all(
+            isinstance(k, str) and 2 <= len(k) <= 16 and isinstance(v, str) and 0 < len(v) <= 1600
+            for k, v in value.items()
+        ):
+            return value
+        raise ma.ValidationError('A text, or {"<language>": text, ...} (1 to 1600 characters each).')
+
+
+class PreSurveyQuestionSchema(ma.Schema):
+    key = fields.String(required=True, validate=validate.OneOf(("about_self", "age", "gender")))
+    prompt = LocalisedTextField(required=True)
+    # Extra words accepted per answer, in any language: {"girl": ["msichana"], "skip": ["ruka"]}.
+    answers = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 32)),
+        values=fields.List(fields.String(validate=validate.Length(1, 100)), validate=validate.Length(max=50)),
+    )
+
+
 class PreSurveySchema(ma.Schema):
     enabled = fields.Boolean(required=True)
-    questions = fields.List(fields.Dict(), load_default=list, validate=validate.Length(max=20))
+    # Empty: the built-in English questions (about yourself, age, gender).
+    questions = fields.List(fields.Nested(PreSurveyQuestionSchema), load_default=list, validate=validate.Length(max=10))
 
 
 def validate_age_bands(bands) -> None:

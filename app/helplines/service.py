@@ -1,7 +1,13 @@
 """Helplines: create, read and update, including the settings document."""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import sqlalchemy as sa
+from flask import current_app
+
+import marshmallow as ma
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
@@ -9,7 +15,48 @@ from app.helplines.models import Helpline
 from app.helplines.schemas import validate_timezone
 from app.helplines.settings import effective_settings, merge_settings
 
-import marshmallow as ma
+
+@dataclass(frozen=True)
+class HelplineConfig:
+    """What the channel hot path needs of a helpline, cached briefly per process."""
+
+    id: str
+    code: str
+    timezone: str
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    settings: dict
+    taxonomy_version: str
+
+
+# Webhooks look their helpline up on every message; a change reaches other workers within this.
+CONFIG_CACHE_TTL_S = 5.0
+
+
+def _config_cache() -> dict:
+    return current_app.extensions.setdefault("helpline_config_cache", {})
+
+
+def invalidate_config_cache() -> None:
+    _config_cache().clear()
+
+
+def helpline_config(code: str) -> HelplineConfig | None:
+    cache = _config_cache()
+    hit = cache.get(code)
+    now = time.monotonic()
+    if hit and hit[0] > now:
+        return hit[1]
+    helpline = find_helpline_by_code(code)
+    if helpline is None:
+        return None
+    config = HelplineConfig(
+        id=helpline.id, code=helpline.code, timezone=helpline.timezone,
+        twilio_account_sid=helpline.twilio_account_sid, twilio_auth_token=helpline.twilio_auth_token,
+        settings=effective_settings(helpline.settings), taxonomy_version=helpline.taxonomy_version,
+    )
+    cache[code] = (now + CONFIG_CACHE_TTL_S, config)
+    return config
 
 
 def get_helpline(helpline_id: str) -> Helpline:
@@ -41,6 +88,7 @@ def create_helpline(
     )
     db.session.add(helpline)
     db.session.commit()
+    invalidate_config_cache()
     return helpline
 
 
@@ -53,6 +101,7 @@ def update_helpline(helpline_id: str, changes: dict) -> Helpline:
     if "settings" in changes:
         helpline.settings = merge_settings(helpline.settings, changes["settings"])
     db.session.commit()
+    invalidate_config_cache()
     return helpline
 
 

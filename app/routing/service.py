@@ -26,3 +26,14 @@ def create_queue(
     db.session.add(queue)
     db.session.commit()
     return queue
+
+
+def choose_queue(helpline_id: str, channel: str, language: str | None) -> str | None:
+    """The highest-priority queue that takes this channel and language (an empty list takes any)."""
+    for queue in sorted(list_queues(helpline_id), key=lambda q: -q.priority):
+        if queue.channels and channel not in queue.channels:
+            continue
+        if queue.languages and language not in queue.languages:
+            continue
+        return queue.id
+    return None

@@ -1,0 +1,1 @@
+"""Channels: Twilio Messaging (SMS, WhatsApp), Twilio Conversations (chat), our own web chat."""

@@ -1,0 +1,13 @@
+from app.channels.outbound import retry_due_messages
+from app.contacts.service import abandon_stale_contacts
+from app.core.scheduler import scheduled_job
+
+
+@scheduled_job("retry_outbound_messages", seconds=15)
+def retry_outbound_messages_job():
+    return retry_due_messages()
+
+
+@scheduled_job("abandon_stale_contacts", seconds=60)
+def abandon_stale_contacts_job():
+    return abandon_stale_contacts()

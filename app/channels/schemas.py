@@ -1,0 +1,97 @@
+"""What the channel webhooks and the web chat accept."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+# Longer than any channel carries (SMS 1,600, WhatsApp 4,096): a child's message is never cut.
+MAX_TEXT = 20_000
+_SID = validate.Regexp(r"^[A-Z]{2}[0-9a-fA-F]{32}$", error="Not a Twilio sid.")
+
+
+class TwilioMessagingSchema(ma.Schema):
+    """Twilio's Messaging webhook; Twilio's other fields are accepted and ignored."""
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    MessageSid = fields.String(required=True, validate=_SID)
+    AccountSid = fields.String(required=True, validate=_SID)
+    From = fields.String(required=True, validate=validate.Length(1, 200))
+    To = fields.String(required=True, validate=validate.Length(1, 200))
+    Body = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
+    NumMedia = fields.Integer(load_default=0, validate=validate.Range(0, 100))
+
+
+class TwilioStatusSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    MessageSid = fields.String(required=True, validate=_SID)
+    AccountSid = fields.String(required=True, validate=_SID)
+    MessageStatus = fields.String(required=True, validate=validate.Length(1, 32))
+    ErrorCode = fields.String(load_default=None, validate=validate.Length(max=32))
+
+
+class TwilioConversationsSchema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    EventType = fields.String(required=True, validate=validate.Length(1, 64))
+    AccountSid = fields.String(required=True, validate=_SID)
+    ConversationSid = fields.String(load_default=None, validate=_SID)
+    MessageSid = fields.String(load_default=None, validate=_SID)
+    Author = fields.String(load_default=None, validate=validate.Length(1, 200))
+    Body = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
+    Source = fields.String(load_default=None, validate=validate.Length(max=32))
+    MediaCount = fields.Integer(load_default=0, validate=validate.Range(0, 100))
+
+    @ma.validates_schema
+    def _message_fields(self, data, **kwargs):
+        if data["EventType"] == "onMessageAdded":
+            missing = [k for k in ("ConversationSid", "MessageSid", "Author") if not data.get(k)]
+            if missing:
+                raise ma.ValidationError({k: ["Required for onMessageAdded."] for k in missing})
+
+
+class PreSurveyAnswersSchema(ma.Schema):
+    about_self = fields.Boolean(allow_none=True)
+    age = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 25))
+    gender = fields.String(validate=validate.OneOf(("girl", "boy", "non_binary", "unknown")))
+
+
+class WebchatSessionCreateSchema(ma.Schema):
+    language = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    pre_survey = fields.Nested(PreSurveyAnswersSchema, load_default=None)
+
+
+class WebchatSessionSchema(ma.Schema):
+    session_id = fields.String()
+    token = fields.String(metadata={"description": "Bearer token for this session only; shown once."})
+    status = fields.String(metadata={"enum": ["bot", "queued", "active", "ended", "closed"]})
+    message = fields.String()
+
+
+class WebchatMessageCreateSchema(ma.Schema):
+    text = fields.String(required=True, validate=validate.Length(1, MAX_TEXT))
+    client_message_id = fields.String(load_default=None, validate=validate.Length(1, 100))
+
+
+class WebchatMessageSchema(ma.Schema):
+    seq = fields.Integer()
+    from_ = fields.String(data_key="from", attribute="from", metadata={"enum": ["visitor", "counsellor", "system"]})
+    text = fields.String()
+    sent_at = fields.DateTime()
+
+
+class WebchatPollArgsSchema(ma.Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class WebchatPollSchema(ma.Schema):
+    status = fields.String()
+    items = fields.List(fields.Nested(WebchatMessageSchema))
+
+
+class WebchatEndSchema(ma.Schema):
+    status = fields.String()

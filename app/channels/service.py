@@ -1,0 +1,242 @@
+"""Inbound messages on every channel: store first, then decide what the contact is.
+
+This is the ingest hot path: for a message joining a live contact it runs one
+SELECT and one INSERT ... ON CONFLICT DO NOTHING, then commits, with SQLAlchemy
+Core statements rather than ORM objects. A redelivered webhook (same
+MessageSid) hits the unique constraint and stores nothing new, also when both
+copies arrive at once. Two first messages racing from one new address meet the
+"one live contact per thread" index: the loser retries and joins the winner.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.channels import presurvey
+from app.channels.addresses import Address, lookup_hash
+from app.channels.hours import closed_reason
+from app.contacts.models import Contact, Message
+from app.core.db import insert_ignoring_conflict
+from app.core.ids import new_id
+from app.core.time import utcnow
+from app.extensions import db
+from app.helplines.service import HelplineConfig
+from app.profiles.service import active_flags, ensure_profile
+from app.routing.service import choose_queue
+
+log = logging.getLogger(__name__)
+
+# How automatic replies reach the sender.
+REPLY_TWIML = "twiml"   # in the webhook's TwiML answer (SMS, WhatsApp)
+REPLY_REST = "rest"     # through the provider's REST API after commit (Conversations)
+REPLY_STORE = "store"   # stored for the client to poll (web chat)
+
+_contacts = Contact.__table__
+_messages = Message.__table__
+
+
+@dataclass
+class Inbound:
+    channel: str
+    # What identifies the conversation thread: "phone:+447...", "conversation:CH...", "web:<session id>".
+    thread: str
+    body: str
+    address: Address | None = None
+    provider_sid: str | None = None
+    client_key: str | None = None
+    helpline_address: str | None = None
+    conversation_sid: str | None = None
+    num_media: int = 0
+    language: str | None = None
+    # Web chat answers its pre-survey in the widget: {"about_self", "age", "gender"}.
+    pre_survey: dict | None = None
+
+
+@dataclass
+class Received:
+    contact_id: str | None = None
+    status: str | None = None
+    message_id: int | None = None
+    duplicate: bool = False
+    new_contact: bool = False
+    # Automatic replies, in order.
+    replies: list[str] = field(default_factory=list)
+    # Their stored message ids, to deliver after commit when they go by REST.
+    reply_ids: list[int] = field(default_factory=list)
+
+
+def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
+    """Store an inbound message and move its contact along; commits. Safe to call twice with one message."""
+    for attempt in range(3):
+        try:
+            result = _receive(helpline, inbound, reply_mode)
+        except IntegrityError:
+            # Another request opened this thread's contact first: join it.
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            continue
+        if result.duplicate:
+            db.session.rollback()
+        else:
+            db.session.commit()
+        return result
+    raise AssertionError("unreachable")
+
+
+def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
+    """Open a contact with no message yet (a web chat session starting); the caller commits."""
+    result = Received()
+    _open(helpline, inbound, result)
+    _store_replies(helpline.id, result, reply_mode)
+    return result
+
+
+def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
+    thread_key = lookup_hash(inbound.thread, "thread")
+    live = db.session.execute(
+        sa.select(_contacts.c.id, _contacts.c.status, _contacts.c.channel, _contacts.c.bot_state, _contacts.c.language).where(
+            _contacts.c.helpline_id == helpline.id,
+            _contacts.c.thread_key == thread_key,
+            _contacts.c.ended_at.is_(None),
+        )
+    ).first()
+    result = Received()
+    if live is None:
+        _open(helpline, inbound, result, thread_key)
+    else:
+        result.contact_id, result.status = live.id, live.status
+
+    result.message_id = _store_inbound(helpline.id, result.contact_id, inbound)
+    if result.message_id is None:
+        return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+
+    if live is not None and live.status == "bot":
+        _advance_bot(helpline, result, live, inbound.body)
+    _store_replies(helpline.id, result, reply_mode)
+    return result
+
+
+def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_key: str | None = None) -> None:
+    """Insert the contact a new thread opens, and choose its first automatic reply."""
+    settings = helpline.settings
+    now = utcnow()
+    language = inbound.language or settings["default_language"]
+    profile_id = ensure_profile(helpline.id, inbound.address.identifier, inbound.channel) if inbound.address else None
+    values = {
+        "id": new_id(), "helpline_id": helpline.id, "profile_id": profile_id, "channel": inbound.channel,
+        "language": language, "thread_key": thread_key or lookup_hash(inbound.thread, "thread"),
+        "address": inbound.address.value if inbound.address else None,
+        "address_hash": lookup_hash(inbound.address.value, "address") if inbound.address else None,
+        "helpline_address": inbound.helpline_address, "conversation_sid": inbound.conversation_sid,
+        "taxonomy_version": helpline.taxonomy_version, "priority": "normal", "risk_flag": False,
+        "form": {}, "created_at": now, "updated_at": now,
+    }
+    closed = closed_reason(settings, helpline.timezone, inbound.channel, now)
+    if profile_id and "blocked" in active_flags(profile_id, now):
+        values.update(status="blocked", ended_at=now)
+        result.replies.append(settings["messages"]["blocked"])
+    elif closed:
+        values.update(status="out_of_hours", ended_at=now)
+        result.replies.append(settings["messages"][closed])
+    elif settings["pre_survey"]["enabled"] and inbound.pre_survey is None:
+        state, prompt = presurvey.start(settings, language)
+        values.update(status="bot", bot_state=state)
+        result.replies.append(prompt)
+    else:
+        answers = inbound.pre_survey or {}
+        values.update(
+            status="queued", queued_at=now, queue_id=choose_queue(helpline.id, inbound.channel, language),
+            pre_survey=answers or None, form=presurvey.prefill_form(answers),
+        )
+        result.replies.append(settings["messages"]["queued"])
+    db.session.execute(sa.insert(_contacts).values(**values))
+    result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
+
+
+def _store_inbound(helpline_id: str, contact_id: str, inbound: Inbound) -> int | None:
+    values = {
+        "helpline_id": helpline_id, "contact_id": contact_id, "direction": "inbound", "sender": "visitor",
+        "body": inbound.body, "provider_sid": inbound.provider_sid, "client_key": inbound.client_key,
+        "status": "received", "attempts": 0, "num_media": inbound.num_media, "created_at": utcnow(),
+    }
+    if inbound.provider_sid:
+        return insert_ignoring_conflict(_messages, values, ["provider_sid"])
+    if inbound.client_key:
+        return insert_ignoring_conflict(_messages, values, ["client_key"])
+    return db.session.execute(sa.insert(_messages).values(**values).returning(_messages.c.id)).scalar()
+
+
+def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) -> None:
+    settings = helpline.settings
+    state, next_prompt, finished = presurvey.advance(settings, live.bot_state, text, live.language)
+    now = utcnow()
+    if not finished:
+        db.session.execute(sa.update(_contacts).where(_contacts.c.id == result.contact_id).values(bot_state=state, updated_at=now))
+        result.replies.append(next_prompt)
+        return
+    answers = state["answers"]
+    db.session.execute(
+        sa.update(_contacts).where(_contacts.c.id == result.contact_id, _contacts.c.status == "bot").values(
+            status="queued", queued_at=now, bot_state=None, pre_survey=answers,
+            form=presurvey.prefill_form(answers), updated_at=now,
+            queue_id=choose_queue(helpline.id, live.channel, live.language),
+        )
+    )
+    result.status = "queued"
+    result.replies.append(settings["messages"]["queued"])
+
+
+def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
+    """Keep every automatic reply in the transcript, so the counsellor sees what the child was told."""
+    now = utcnow()
+    for text in result.replies:
+        values = {
+            "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "outbound", "sender": "system",
+            "body": text, "attempts": 0, "created_at": now,
+        }
+        if reply_mode == REPLY_REST:
+            # Sent after commit; the retry job picks it up if this process dies first.
+            from app.channels.outbound import PENDING_GRACE
+
+            values.update(status="pending", next_attempt_at=now + PENDING_GRACE)
+        else:
+            values.update(status="sent", sent_at=now)
+        result.reply_ids.append(db.session.execute(sa.insert(_messages).values(**values).returning(_messages.c.id)).scalar())
+
+
+# --- Twilio Messaging (SMS, WhatsApp) and Conversations ---------------------------
+
+def receive_twilio_message(helpline: HelplineConfig, fields: dict) -> Received:
+    """A Twilio Messaging webhook's fields (already signature-checked and validated)."""
+    from app.channels.addresses import parse_messaging_address
+
+    address = parse_messaging_address(fields["From"])
+    inbound = Inbound(
+        # SMS and WhatsApp from one number share a profile, not a conversation.
+        channel=address.channel, thread=f"{address.channel}|{address.identifier}", body=fields.get("Body") or "",
+        address=address,
+        provider_sid=fields["MessageSid"], helpline_address=fields.get("To"), num_media=fields.get("NumMedia") or 0,
+    )
+    return receive_message(helpline, inbound, REPLY_TWIML)
+
+
+def receive_conversation_message(helpline: HelplineConfig, fields: dict) -> Received | None:
+    """An onMessageAdded event; None for our own messages echoed back."""
+    from app.channels.addresses import parse_conversations_author
+    from app.channels.outbound import CONVERSATIONS_AUTHOR, deliver_all
+
+    if fields["Author"] == CONVERSATIONS_AUTHOR:
+        return None
+    address = parse_conversations_author(fields["Author"], fields.get("Source"))
+    inbound = Inbound(
+        channel=address.channel, thread=f"conversation:{fields['ConversationSid']}", body=fields.get("Body") or "",
+        address=address, provider_sid=fields["MessageSid"], conversation_sid=fields["ConversationSid"],
+        num_media=fields.get("MediaCount") or 0,
+    )
+    result = receive_message(helpline, inbound, REPLY_REST)
+    deliver_all(result.reply_ids)
+    return result

@@ -1,0 +1,192 @@
+"""Channel endpoints: Twilio webhooks (form-encoded, signed) and the web chat (JSON, session tokens)."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.channels import outbound, service, webchat
+from app.channels.schemas import (
+    TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatEndSchema, WebchatMessageCreateSchema,
+    WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema, WebchatSessionCreateSchema, WebchatSessionSchema,
+)
+from app.core.errors import DomainError, Forbidden, NotFound, error_response
+from app.extensions import db, limiter
+from app.helplines.service import HelplineConfig, helpline_config
+
+webhooks_blp = Blueprint(
+    "webhooks", __name__, url_prefix="/webhooks",
+    description="Twilio webhooks, form-encoded and signed with the helpline's auth token (X-Twilio-Signature).",
+)
+webchat_blp = Blueprint(
+    "webchat", __name__, url_prefix="/webchat",
+    description="The helpline's own web chat. Session routes take `Authorization: Bearer <session token>`.",
+)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+# --- Twilio ------------------------------------------------------------------------
+
+def _signed_url() -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL (behind a proxy) or our own, plus path and query."""
+    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
+    query = request.query_string.decode("latin-1")
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+@webhooks_blp.before_request
+def _verify_twilio_request():
+    """404 unknown helpline, 415 not a form, 403 bad signature or another account: before anything is read or stored."""
+    helpline = helpline_config(request.view_args.get("helpline_code", "")) if request.view_args else None
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    if request.mimetype != FORM:
+        return error_response(415, "unsupported_media_type", f"Twilio webhooks are {FORM}.")
+    if not (helpline.twilio_auth_token and helpline.twilio_account_sid):
+        raise Forbidden("This helpline has no Twilio credentials configured.", code="not_configured")
+    algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(helpline.twilio_auth_token).validate(
+        _signed_url(), request.form, signature, algorithm
+    ):
+        raise Forbidden("The Twilio signature is missing or wrong.", code="bad_signature")
+    if request.form.get("AccountSid") != helpline.twilio_account_sid:
+        raise Forbidden("The request is for another Twilio account.", code="wrong_account")
+    g.helpline = helpline
+    return None
+
+
+def _twiml(replies: list[str]) -> Response:
+    twiml = MessagingResponse()
+    for text in replies:
+        twiml.message(text)
+    return Response(str(twiml), mimetype="text/xml")
+
+
+@webhooks_blp.route("/<helpline_code>/twilio/messaging", methods=["POST"])
+@webhooks_blp.arguments(TwilioMessagingSchema, location="form")
+@webhooks_blp.doc(security=[], responses={200: {"description": "TwiML: <Response/>, or with <Message> automatic replies",
+                                               "content": {"text/xml": {}}}})
+def twilio_messaging(fields, helpline_code):
+    """An SMS or WhatsApp message. Stored (once per MessageSid) before the 200 goes out."""
+    result = service.receive_twilio_message(g.helpline, fields)
+    return _twiml(result.replies)
+
+
+@webhooks_blp.route("/<helpline_code>/twilio/status", methods=["POST"])
+@webhooks_blp.arguments(TwilioStatusSchema, location="form")
+@webhooks_blp.doc(security=[], responses={200: {"description": "Empty TwiML", "content": {"text/xml": {}}}})
+def twilio_status(fields, helpline_code):
+    """A delivery callback for one of our outbound messages."""
+    outbound.record_delivery_status(fields["MessageSid"], fields["MessageStatus"], fields.get("ErrorCode"))
+    return _twiml([])
+
+
+@webhooks_blp.route("/<helpline_code>/twilio/conversations", methods=["POST"])
+@webhooks_blp.arguments(TwilioConversationsSchema, location="form")
+@webhooks_blp.doc(security=[], responses={200: {"description": "Empty; replies go out through the Conversations API"}})
+def twilio_conversations(fields, helpline_code):
+    """Conversations post-event webhook. onMessageAdded from a child is stored; our own echoes and other events are ignored."""
+    if fields["EventType"] == "onMessageAdded":
+        service.receive_conversation_message(g.helpline, fields)
+    return Response("", status=200)
+
+
+# --- Web chat ----------------------------------------------------------------------
+
+def _bearer() -> str | None:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    return raw.strip() if scheme.lower() == "bearer" else None
+
+
+def _webchat_helpline() -> HelplineConfig | None:
+    if g.get("webchat_helpline") is not None:
+        return g.webchat_helpline
+    args = request.view_args or {}
+    if "helpline_code" in args:
+        return helpline_config(args["helpline_code"])
+    if "session_id" in args:
+        from app.channels.models import WebchatSession
+        from app.helplines.models import Helpline
+
+        code = db.session.scalar(
+            sa.select(Helpline.code).join(WebchatSession, WebchatSession.helpline_id == Helpline.id)
+            .where(WebchatSession.id == args["session_id"])
+        )
+        return helpline_config(code) if code else None
+    return None
+
+
+@webchat_blp.after_request
+def _cors(response):
+    """CORS for the origins the helpline lists in settings.webchat_origins; others get no CORS headers."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return response
+    try:
+        helpline = _webchat_helpline()
+    except DomainError:
+        helpline = None
+    if helpline is not None and origin in helpline.settings["webchat_origins"]:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.headers.add("Vary", "Origin")
+    return response
+
+
+def _session_limit():
+    return current_app.config["WEBCHAT_SESSION_RATE_LIMIT"]
+
+
+def _message_limit():
+    return current_app.config["WEBCHAT_MESSAGE_RATE_LIMIT"]
+
+
+@webchat_blp.route("/<helpline_code>/sessions", methods=["POST"])
+@limiter.limit(_session_limit, exempt_when=lambda: request.method == "OPTIONS")
+@webchat_blp.arguments(WebchatSessionCreateSchema)
+@webchat_blp.response(201, WebchatSessionSchema)
+@webchat_blp.doc(security=[])
+def create_session(args, helpline_code):
+    """Start a chat. Out of hours the status is `closed` and `message` is the helpline's closed message."""
+    helpline = helpline_config(helpline_code)
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    g.webchat_helpline = helpline
+    return webchat.create_session(helpline, args["language"], args["pre_survey"])
+
+
+@webchat_blp.route("/sessions/<session_id>/messages", methods=["POST"])
+@limiter.limit(_message_limit, exempt_when=lambda: request.method == "OPTIONS")
+@webchat_blp.arguments(WebchatMessageCreateSchema)
+@webchat_blp.response(201, WebchatMessageSchema)
+@webchat_blp.doc(security=[])
+def post_message(args, session_id):
+    """Send the visitor's message; the same client_message_id twice stores one message."""
+    session = webchat.authenticate(session_id, _bearer())
+    return webchat.post_message(session, args["text"], args["client_message_id"])
+
+
+@webchat_blp.route("/sessions/<session_id>/messages", methods=["GET"])
+@limiter.limit(_message_limit)
+@webchat_blp.arguments(WebchatPollArgsSchema, location="query")
+@webchat_blp.response(200, WebchatPollSchema)
+@webchat_blp.doc(security=[])
+def list_messages(args, session_id):
+    """The session's messages after `after` (a seq), and its status."""
+    session = webchat.authenticate(session_id, _bearer())
+    return webchat.list_messages(session, args["after"])
+
+
+@webchat_blp.route("/sessions/<session_id>/end", methods=["POST"])
+@webchat_blp.response(200, WebchatEndSchema)
+@webchat_blp.doc(security=[])
+def end_session(session_id):
+    """End the chat: a contact still waiting is abandoned; a conversation goes to wrap-up."""
+    session = webchat.authenticate(session_id, _bearer())
+    return webchat.end_session(session)

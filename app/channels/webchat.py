@@ -1,0 +1,112 @@
+"""Our own web chat: sessions, their messages, and ending them."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+
+from app.channels.models import WebchatSession
+from app.channels.service import REPLY_STORE, Inbound, open_contact, receive_message
+from app.contacts.models import Contact, Message
+from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.ids import new_id
+from app.core.time import utcnow
+from app.extensions import db
+from app.helplines.service import HelplineConfig, helpline_config
+
+TOKEN_PREFIX = "wct_"
+MAX_POLL_ITEMS = 200
+
+# What the widget shows, from the contact's status.
+SESSION_STATUS = {
+    "bot": "bot", "queued": "queued", "offered": "queued", "active": "active",
+    "wrapup": "ended", "completed": "ended", "abandoned": "ended", "blocked": "ended", "out_of_hours": "closed",
+}
+
+
+def _hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_session(helpline: HelplineConfig, language: str | None, pre_survey: dict | None) -> dict:
+    """Open a session and its contact in one transaction; out of hours it is closed at once."""
+    raw_token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session_id = new_id()
+    inbound = Inbound(channel="web", thread=f"web:{session_id}", body="", language=language, pre_survey=pre_survey)
+    opened = open_contact(helpline, inbound, REPLY_STORE)
+    ended = opened.status in ("out_of_hours", "blocked")
+    db.session.add(WebchatSession(
+        id=session_id, helpline_id=helpline.id, contact_id=opened.contact_id, token_hash=_hash_token(raw_token),
+        ended_at=utcnow() if ended else None,
+    ))
+    db.session.commit()
+    answer = {"session_id": session_id, "token": raw_token, "status": SESSION_STATUS[opened.status]}
+    if opened.replies:
+        answer["message"] = opened.replies[-1]
+    return answer
+
+
+def authenticate(session_id: str, raw_token: str | None) -> WebchatSession:
+    """The session this token opens; another session's id is 404, as if it did not exist."""
+    if not raw_token or not raw_token.startswith(TOKEN_PREFIX):
+        raise Unauthorized("Send 'Authorization: Bearer <session token>'.", code="missing_token")
+    session = db.session.scalar(sa.select(WebchatSession).where(WebchatSession.token_hash == _hash_token(raw_token)))
+    if session is None:
+        raise Unauthorized("The session token is not valid.", code="invalid_token")
+    if session.id != session_id:
+        raise NotFound("No such session.")
+    return session
+
+
+def _session_status(session: WebchatSession) -> str:
+    status = db.session.scalar(sa.select(Contact.status).where(Contact.id == session.contact_id))
+    return "ended" if session.ended_at and status not in ("out_of_hours",) else SESSION_STATUS[status]
+
+
+def _helpline_for(session: WebchatSession) -> HelplineConfig:
+    from app.helplines.models import Helpline
+
+    return helpline_config(db.session.scalar(sa.select(Helpline.code).where(Helpline.id == session.helpline_id)))
+
+
+def post_message(session: WebchatSession, text: str, client_message_id: str | None) -> dict:
+    if session.ended_at is not None:
+        raise Conflict("This chat has ended.", code="session_ended")
+    helpline = _helpline_for(session)
+    client_key = f"{session.id}:{client_message_id}" if client_message_id else None
+    inbound = Inbound(channel="web", thread=f"web:{session.id}", body=text, client_key=client_key)
+    result = receive_message(helpline, inbound, REPLY_STORE)
+    if result.duplicate:
+        stored = db.session.scalar(sa.select(Message).where(Message.client_key == client_key))
+    else:
+        stored = db.session.get(Message, result.message_id)
+    return serialise_message(stored)
+
+
+def list_messages(session: WebchatSession, after: int) -> dict:
+    rows = db.session.scalars(
+        sa.select(Message)
+        .where(Message.contact_id == session.contact_id, Message.id > after)
+        .order_by(Message.id)
+        .limit(MAX_POLL_ITEMS)
+    )
+    return {"status": _session_status(session), "items": [serialise_message(m) for m in rows]}
+
+
+def end_session(session: WebchatSession) -> dict:
+    from app.contacts.service import end_by_sender
+
+    if session.ended_at is None:
+        session.ended_at = utcnow()
+        end_by_sender(session.contact_id, notify=True)
+    return {"status": "ended"}
+
+
+def serialise_message(message: Message) -> dict:
+    sender = "visitor" if message.direction == "inbound" else message.sender
+    return {"seq": message.id, "from": sender, "text": message.body or "", "sent_at": message.sent_at or message.created_at}
+
+
+def session_helpline_id(session_id: str) -> str | None:
+    return db.session.scalar(sa.select(WebchatSession.helpline_id).where(WebchatSession.id == session_id))

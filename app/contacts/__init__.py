@@ -1,0 +1,1 @@
+"""Contacts (one conversation with a child or caller), their messages and records."""

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import new_id
+from app.core.time import utcnow
+from app.core.types import EncryptedText, JSONDocument, UTCDateTime
+from app.extensions import db
+
+CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")
+STATUSES = ("bot", "queued", "offered", "active", "wrapup", "completed", "abandoned", "blocked", "out_of_hours")
+# A contact is live until it ends; live contacts take the new messages of their thread.
+LIVE_STATUSES = ("bot", "queued", "offered", "active")
+MESSAGE_STATUSES = ("received", "pending", "sent", "delivered", "read", "failed", "undelivered")
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        # At most one live contact per conversation thread: two first messages racing
+        # from one new address cannot open two contacts.
+        sa.Index(
+            "ix_contacts_live_thread", "helpline_id", "thread_key", unique=True,
+            postgresql_where=sa.text("ended_at IS NULL"), sqlite_where=sa.text("ended_at IS NULL"),
+        ),
+        sa.Index("ix_contacts_status_queued_at", "status", "queued_at"),
+        sa.Index("ix_contacts_helpline_id_created_at", "helpline_id", "created_at"),
+        sa.CheckConstraint(
+            sa.text("status IN ('bot', 'queued', 'offered', 'active', 'wrapup', 'completed', 'abandoned', "
+                    "'blocked', 'out_of_hours')"),
+            name="status",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    profile_id: Mapped[str | None] = mapped_column(sa.ForeignKey("profiles.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    queue_id: Mapped[str | None] = mapped_column(sa.ForeignKey("queues.id", ondelete="SET NULL"))
+    counsellor_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    priority: Mapped[str] = mapped_column(sa.String(16), default="normal")
+    risk_flag: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    language: Mapped[str | None] = mapped_column(sa.String(16))
+    pre_survey: Mapped[dict | None] = mapped_column(JSONDocument)
+    # The pre-survey bot's progress while status is "bot".
+    bot_state: Mapped[dict | None] = mapped_column(JSONDocument)
+    # The child's address (phone number, chat identity), encrypted; found by its keyed hash.
+    address: Mapped[str | None] = mapped_column(EncryptedText)
+    address_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    # Keyed hash naming the conversation thread new messages join.
+    thread_key: Mapped[str] = mapped_column(sa.String(64))
+    # The helpline's own number or sender the child wrote to: replies go out from it.
+    helpline_address: Mapped[str | None] = mapped_column(sa.String(64))
+    conversation_sid: Mapped[str | None] = mapped_column(sa.String(64))
+    form: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    taxonomy_version: Mapped[str | None] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Message(db.Model):
+    """One message in or out. The integer id doubles as the web chat's `seq`."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.Index("ix_messages_contact_id_id", "contact_id", "id"),
+        sa.Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(sa.String(8))  # inbound | outbound
+    sender: Mapped[str] = mapped_column(sa.String(16))  # visitor | counsellor | system
+    author_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    body: Mapped[str | None] = mapped_column(EncryptedText)
+    # Twilio's MessageSid (SM..., IM...): unique, so a redelivered webhook stores nothing new.
+    provider_sid: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # Web chat's client_message_id, scoped by session: "<session id>:<client id>".
+    client_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    error_code: Mapped[str | None] = mapped_column(sa.String(32))
+    error_message: Mapped[str | None] = mapped_column(sa.String(500))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    num_media: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

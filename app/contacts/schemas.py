@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.channels.schemas import MAX_TEXT
+
+
+class ContactSchema(ma.Schema):
+    id = fields.String()
+    channel = fields.String()
+    status = fields.String()
+    queue_id = fields.String(allow_none=True)
+    counsellor_id = fields.String(allow_none=True)
+    profile_id = fields.String(allow_none=True)
+    priority = fields.String()
+    language = fields.String(allow_none=True)
+    pre_survey = fields.Dict(allow_none=True)
+    created_at = fields.DateTime()
+    queued_at = fields.DateTime(allow_none=True)
+    offered_at = fields.DateTime(allow_none=True)
+    assigned_at = fields.DateTime(allow_none=True)
+    first_response_at = fields.DateTime(allow_none=True)
+    ended_at = fields.DateTime(allow_none=True)
+    finalized_at = fields.DateTime(allow_none=True)
+    case_id = fields.String(allow_none=True)
+    risk_flag = fields.Boolean()
+    form = fields.Dict()
+    taxonomy_version = fields.String(allow_none=True)
+    address = fields.String(allow_none=True, metadata={"description": "Masked (+44******789) unless the caller may see it."})
+
+
+class MessageSchema(ma.Schema):
+    id = fields.Function(lambda m: str(m.id))
+    contact_id = fields.String()
+    direction = fields.String(metadata={"enum": ["inbound", "outbound"]})
+    sender = fields.Function(lambda m: "visitor" if m.direction == "inbound" else m.sender,
+                             metadata={"enum": ["visitor", "counsellor", "system"]})
+    author_id = fields.String(allow_none=True)
+    text = fields.Function(lambda m: m.body)
+    status = fields.String(metadata={"enum": ["received", "pending", "sent", "delivered", "read", "failed", "undelivered"]})
+    error_code = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class MessageListSchema(ma.Schema):
+    items = fields.List(fields.Nested(MessageSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReplySchema(ma.Schema):
+    text = fields.String(required=True, validate=validate.Length(1, MAX_TEXT))

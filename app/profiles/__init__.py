@@ -1,0 +1,1 @@
+"""Profiles: the contacts from one channel address, and their flags (blocked, abusive)."""
