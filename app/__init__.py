@@ -12,6 +12,10 @@ def create_app(config=None) -> Flask:
     settings = load_config(config)
     app = Flask(__name__, instance_path=str(_instance_dir()))
     app.config.from_mapping(settings)
+    # Bearer tokens only: no cookie session to open and sign on every request.
+    from app.core.http import NoCookieSessions
+
+    app.session_interface = NoCookieSessions()
 
     from app.core.logging import configure_logging, init_request_logging
 
@@ -98,9 +102,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
 
+    from app.extensions import limiter
+
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, contacts_blp, webhooks_blp, webchat_blp):
         api.register_blueprint(blueprint)
+    # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
+    limiter.exempt(webhooks_blp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -75,7 +75,9 @@ class BaseConfig:
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     # hide_parameters: database errors never carry stored values into logs.
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    # No pre-ping: it costs a round trip per request; a dropped connection fails
+    # one request and is replaced (pool_recycle retires old ones).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True, "pool_recycle": 1800}
 
     API_TITLE = "Helpline backend"
     API_VERSION = "v1"

@@ -54,6 +54,7 @@ def _drop_everything() -> None:
 def _clean_tables(app):
     yield
     app.extensions.get("helpline_config_cache", {}).clear()
+    app.extensions.get("queue_route_cache", {}).clear()
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:

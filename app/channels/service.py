@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +20,8 @@ from app.channels import presurvey
 from app.channels.addresses import Address, lookup_hash
 from app.channels.hours import closed_reason
 from app.contacts.models import Contact, Message
-from app.core.db import insert_ignoring_conflict
+from app.core.crypto import cipher
+from app.core.db import dialect_name, execute, insert_ignoring_conflict
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -36,6 +38,17 @@ REPLY_STORE = "store"   # stored for the client to poll (web chat)
 
 _contacts = Contact.__table__
 _messages = Message.__table__
+
+# Built once: constructing statements per message costs more than running them.
+_LIVE_CONTACT = sa.select(
+    _contacts.c.id, _contacts.c.status, _contacts.c.channel, _contacts.c.bot_state, _contacts.c.language
+).where(
+    _contacts.c.helpline_id == sa.bindparam("helpline_id"),
+    _contacts.c.thread_key == sa.bindparam("thread_key"),
+    _contacts.c.ended_at.is_(None),
+)
+_INSERT_CONTACT = sa.insert(_contacts)
+_INSERT_MESSAGE = sa.insert(_messages).returning(_messages.c.id)
 
 
 @dataclass
@@ -66,13 +79,30 @@ class Received:
     replies: list[str] = field(default_factory=list)
     # Their stored message ids, to deliver after commit when they go by REST.
     reply_ids: list[int] = field(default_factory=list)
+    # The live contact's row, when the message joined one.
+    live: object = None
 
 
-def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
-    """Store an inbound message and move its contact along; commits. Safe to call twice with one message."""
+def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, *, fast_path: bool = True) -> Received:
+    """Store an inbound message and move its contact along; commits. Safe to call twice with one message.
+
+    `fast_path` takes a pooled connection of its own: callers whose session already
+    holds one pass False, so that no request ever waits for a second connection.
+    """
+    thread_key = lookup_hash(inbound.thread, "thread")
+    fast_path = fast_path and dialect_name() == "postgresql"
+    if fast_path:
+        joined = _join_live_contact_postgres(helpline.id, thread_key, inbound)
+        if joined is not None:
+            if joined.status == "bot" and not joined.duplicate:
+                _continue_bot(helpline, joined, inbound.body, reply_mode)
+            return joined
+    # After the PostgreSQL fast path found no live contact, the first attempt opens one straight
+    # away; a racing request that opened it first makes the insert fail and the retry join it.
+    known_absent = fast_path
     for attempt in range(3):
         try:
-            result = _receive(helpline, inbound, reply_mode)
+            result = _receive(helpline, inbound, reply_mode, thread_key, known_absent and attempt == 0)
         except IntegrityError:
             # Another request opened this thread's contact first: join it.
             db.session.rollback()
@@ -95,15 +125,75 @@ def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) ->
     return result
 
 
-def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
-    thread_key = lookup_hash(inbound.thread, "thread")
-    live = db.session.execute(
-        sa.select(_contacts.c.id, _contacts.c.status, _contacts.c.channel, _contacts.c.bot_state, _contacts.c.language).where(
-            _contacts.c.helpline_id == helpline.id,
-            _contacts.c.thread_key == thread_key,
-            _contacts.c.ended_at.is_(None),
-        )
-    ).first()
+# PostgreSQL: find the live contact and store the message in one statement, autocommitted
+# on a raw psycopg connection (server-side prepared): one round trip, and none of the
+# per-statement Python work of the ORM, for the common case of a message joining its
+# conversation.
+_JOIN_LIVE_CONTACT_POSTGRES = """
+WITH live AS (
+    SELECT id, status, bot_state, language, channel FROM contacts
+    WHERE helpline_id = %(helpline_id)s AND thread_key = %(thread_key)s AND ended_at IS NULL
+), stored AS (
+    INSERT INTO messages (helpline_id, contact_id, direction, sender, body, provider_sid, client_key, status,
+                          attempts, num_media, created_at)
+    SELECT %(helpline_id)s, live.id, 'inbound', 'visitor', %(body)s, %(provider_sid)s, %(client_key)s, 'received',
+           0, %(num_media)s, %(created_at)s
+    FROM live
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT live.id, live.status, live.bot_state, live.language, live.channel, (SELECT id FROM stored) AS message_id
+FROM live
+"""
+
+
+class LiveContact(NamedTuple):
+    id: str
+    status: str
+    bot_state: dict | None
+    language: str | None
+    channel: str
+    message_id: int | None = None
+
+
+def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbound) -> Received | None:
+    """None when the thread has no live contact (the caller opens one)."""
+    params = {
+        "helpline_id": helpline_id, "thread_key": thread_key, "body": cipher.encrypt(inbound.body),
+        "provider_sid": inbound.provider_sid, "client_key": inbound.client_key, "num_media": inbound.num_media,
+        "created_at": utcnow(),
+    }
+    pooled = db.engine.raw_connection()
+    try:
+        connection = pooled.driver_connection
+        connection.autocommit = True
+        try:
+            found = connection.execute(_JOIN_LIVE_CONTACT_POSTGRES, params, prepare=True).fetchone()
+        finally:
+            connection.autocommit = False
+    except Exception:
+        pooled.invalidate()  # the connection's state is unknown: never hand it out again
+        raise
+    finally:
+        pooled.close()
+    if found is None:
+        return None
+    live = LiveContact(*found)
+    result = Received(contact_id=live.id, status=live.status, message_id=live.message_id,
+                      duplicate=live.message_id is None)
+    result.live = live
+    return result
+
+
+def _continue_bot(helpline: HelplineConfig, result: Received, text: str, reply_mode: str) -> None:
+    """The message is stored; now the pre-survey takes its answer (its own transaction)."""
+    _advance_bot(helpline, result, result.live, text)
+    _store_replies(helpline.id, result, reply_mode)
+    db.session.commit()
+
+
+def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread_key: str, known_absent: bool) -> Received:
+    live = None if known_absent else execute(_LIVE_CONTACT, {"helpline_id": helpline.id, "thread_key": thread_key}).first()
     result = Received()
     if live is None:
         _open(helpline, inbound, result, thread_key)
@@ -153,7 +243,7 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
             pre_survey=answers or None, form=presurvey.prefill_form(answers),
         )
         result.replies.append(settings["messages"]["queued"])
-    db.session.execute(sa.insert(_contacts).values(**values))
+    execute(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
 
 
@@ -167,7 +257,7 @@ def _store_inbound(helpline_id: str, contact_id: str, inbound: Inbound) -> int |
         return insert_ignoring_conflict(_messages, values, ["provider_sid"])
     if inbound.client_key:
         return insert_ignoring_conflict(_messages, values, ["client_key"])
-    return db.session.execute(sa.insert(_messages).values(**values).returning(_messages.c.id)).scalar()
+    return execute(_INSERT_MESSAGE, values).scalar()
 
 
 def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) -> None:
@@ -205,7 +295,7 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
             values.update(status="pending", next_attempt_at=now + PENDING_GRACE)
         else:
             values.update(status="sent", sent_at=now)
-        result.reply_ids.append(db.session.execute(sa.insert(_messages).values(**values).returning(_messages.c.id)).scalar())
+        result.reply_ids.append(execute(_INSERT_MESSAGE, values).scalar())
 
 
 # --- Twilio Messaging (SMS, WhatsApp) and Conversations ---------------------------

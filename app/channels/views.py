@@ -59,7 +59,12 @@ def _verify_twilio_request():
     return None
 
 
+EMPTY_TWIML = str(MessagingResponse())
+
+
 def _twiml(replies: list[str]) -> Response:
+    if not replies:
+        return Response(EMPTY_TWIML, mimetype="text/xml")
     twiml = MessagingResponse()
     for text in replies:
         twiml.message(text)
@@ -67,7 +72,7 @@ def _twiml(replies: list[str]) -> Response:
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/messaging", methods=["POST"])
-@webhooks_blp.arguments(TwilioMessagingSchema, location="form")
+@webhooks_blp.arguments(TwilioMessagingSchema(), location="form")
 @webhooks_blp.doc(security=[], responses={200: {"description": "TwiML: <Response/>, or with <Message> automatic replies",
                                                "content": {"text/xml": {}}}})
 def twilio_messaging(fields, helpline_code):
@@ -77,7 +82,7 @@ def twilio_messaging(fields, helpline_code):
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/status", methods=["POST"])
-@webhooks_blp.arguments(TwilioStatusSchema, location="form")
+@webhooks_blp.arguments(TwilioStatusSchema(), location="form")
 @webhooks_blp.doc(security=[], responses={200: {"description": "Empty TwiML", "content": {"text/xml": {}}}})
 def twilio_status(fields, helpline_code):
     """A delivery callback for one of our outbound messages."""
@@ -86,7 +91,7 @@ def twilio_status(fields, helpline_code):
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/conversations", methods=["POST"])
-@webhooks_blp.arguments(TwilioConversationsSchema, location="form")
+@webhooks_blp.arguments(TwilioConversationsSchema(), location="form")
 @webhooks_blp.doc(security=[], responses={200: {"description": "Empty; replies go out through the Conversations API"}})
 def twilio_conversations(fields, helpline_code):
     """Conversations post-event webhook. onMessageAdded from a child is stored; our own echoes and other events are ignored."""

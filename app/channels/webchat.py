@@ -76,7 +76,7 @@ def post_message(session: WebchatSession, text: str, client_message_id: str | No
     helpline = _helpline_for(session)
     client_key = f"{session.id}:{client_message_id}" if client_message_id else None
     inbound = Inbound(channel="web", thread=f"web:{session.id}", body=text, client_key=client_key)
-    result = receive_message(helpline, inbound, REPLY_STORE)
+    result = receive_message(helpline, inbound, REPLY_STORE, fast_path=False)
     if result.duplicate:
         stored = db.session.scalar(sa.select(Message).where(Message.client_key == client_key))
     else:

@@ -1,5 +1,7 @@
-"""Statements that differ by database dialect."""
+"""Statements that differ by database dialect, built once and reused (the ingest hot path runs them per message)."""
 from __future__ import annotations
+
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -8,19 +10,46 @@ from app.extensions import db
 
 
 def dialect_name() -> str:
-    return db.session.get_bind().dialect.name
+    return db.engine.dialect.name
 
 
-def insert_ignoring_conflict(table: sa.Table, values: dict, conflict_columns: list[str], returning=None):
+@lru_cache(maxsize=64)
+def _insert_ignoring_conflict_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns)).returning(table.c[returning])
+
+
+def insert_ignoring_conflict(table: sa.Table, values: dict, conflict_columns: list[str], returning: str = "id"):
     """INSERT ... ON CONFLICT DO NOTHING; returns the `returning` column of the new row, or None on conflict.
 
     The unique constraint decides, not a read before the write, so two racing
-    copies of one webhook store one row.
+    copies of one webhook store one row. Runs on the session's connection and
+    transaction, without the ORM's per-statement work.
     """
-    insert = postgresql.insert if dialect_name() == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    returning = returning if returning is not None else table.c.id
-    return db.session.execute(stmt.returning(returning)).scalar()
+    stmt = _insert_ignoring_conflict_stmt(dialect_name(), table, tuple(conflict_columns), returning)
+    return db.session.connection().execute(stmt, values).scalar()
+
+
+@lru_cache(maxsize=64)
+def _upsert_returning_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table)
+    # A no-op update, so that RETURNING gives the existing row's id too: one statement either way.
+    first = conflict_columns[0]
+    return stmt.on_conflict_do_update(
+        index_elements=list(conflict_columns), set_={first: stmt.excluded[first]}
+    ).returning(table.c[returning])
+
+
+def upsert_returning(table: sa.Table, values: dict, conflict_columns: list[str], returning: str = "id"):
+    """INSERT, or find the row the unique columns already name; returns its `returning` column."""
+    stmt = _upsert_returning_stmt(dialect_name(), table, tuple(conflict_columns), returning)
+    return db.session.connection().execute(stmt, values).scalar()
+
+
+def execute(stmt, params: dict | None = None):
+    """A prebuilt Core statement on the session's connection and transaction."""
+    return db.session.connection().execute(stmt, params or {})
 
 
 def for_update_skip_locked(stmt: sa.Select) -> sa.Select:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask.sessions import SessionInterface
 
 from app.core.errors import error_response
 
@@ -17,4 +18,14 @@ def init_json_guard(app: Flask) -> None:
         has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked"
         if has_body and not request.is_json:
             return error_response(415, "unsupported_media_type", "Send the body as application/json.")
+        return None
+
+
+class NoCookieSessions(SessionInterface):
+    """Flask's cookie session, switched off: this API authenticates with bearer tokens only."""
+
+    def open_session(self, app, request):
+        return None  # Flask then uses a null session
+
+    def save_session(self, app, session, response):
         return None

@@ -6,17 +6,40 @@ tokens, names and phone numbers are never passed to a logger.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
 import time
 import uuid
 
+from datetime import datetime, timezone
+
 from flask import Flask, g, request
-from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+_RECORD_FIELDS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO-8601, UTC), level, logger, message and the record's extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS:
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
 
 
 class RequestContextFilter(logging.Filter):
@@ -40,13 +63,7 @@ class DropWerkzeugAccessLines(logging.Filter):
 
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "%(levelname)s %(name)s %(message)s",
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",  # ISO-8601, UTC
-        )
-    )
+    handler.setFormatter(JsonLineFormatter())
     handler.addFilter(RequestContextFilter())
     handler.addFilter(DropWerkzeugAccessLines())
     root = logging.getLogger()

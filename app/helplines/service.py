@@ -47,7 +47,11 @@ def helpline_config(code: str) -> HelplineConfig | None:
     now = time.monotonic()
     if hit and hit[0] > now:
         return hit[1]
-    helpline = find_helpline_by_code(code)
+    # On a connection of its own, returned at once: the request's session holds none yet,
+    # so the ingest fast path never needs two pooled connections at the same time.
+    table = Helpline.__table__
+    with db.engine.connect() as connection:
+        helpline = connection.execute(sa.select(table).where(table.c.code == code)).first()
     if helpline is None:
         return None
     config = HelplineConfig(

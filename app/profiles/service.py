@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.core.crypto import cipher
-from app.core.db import insert_ignoring_conflict
+from app.core.db import upsert_returning
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -16,18 +16,12 @@ from app.profiles.models import Profile, ProfileFlag
 def ensure_profile(helpline_id: str, identifier: str, channel: str) -> str:
     """The id of the profile for this address, created if new (race-safe)."""
     identifier_hash = cipher.lookup_hash(identifier, "profile")
-    table = Profile.__table__
-    profile_id = insert_ignoring_conflict(
-        table,
+    return upsert_returning(
+        Profile.__table__,
         {"id": new_id(), "helpline_id": helpline_id, "identifier_hash": identifier_hash, "identifier": identifier,
          "channel": channel, "created_at": utcnow()},
         ["helpline_id", "identifier_hash"],
     )
-    if profile_id is None:
-        profile_id = db.session.scalar(
-            sa.select(Profile.id).where(Profile.helpline_id == helpline_id, Profile.identifier_hash == identifier_hash)
-        )
-    return profile_id
 
 
 def active_flags(profile_id: str, at: datetime | None = None) -> set[str]:

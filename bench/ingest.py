@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: signed SMS webhooks per second under gunicorn, against a bare Flask endpoint.
+
+Starts the app under gunicorn (4 sync workers) on a PostgreSQL database it
+creates, pre-signs a large set of SMS webhooks (90% from addresses that
+already have a live contact, 10% from new ones), drives them with wrk at 16
+connections, then drives a bare Flask endpoint under the same gunicorn setup
+with the same wrk command. Prints one line:
+
+    ingest_msgs_per_s=<n> p50_ms=<n> p99_ms=<n> bare_req_per_s=<n> ratio=<n> lost=<n>
+
+`lost` counts webhooks answered 200 whose message is not in the database.
+Needs wrk (Debian package `wrk`) and PostgreSQL on 127.0.0.1:5432 (user postgres).
+Run: .venv/bin/python bench/ingest.py [--duration 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+ACCOUNT_SID = "AC" + "b" * 32
+AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
+PATH = "/webhooks/bench/twilio/messaging"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def psql(pg_admin_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def start_gunicorn(app_spec: str, port: int, env: dict, workers: int, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--backlog", "2048", app_spec],
+        cwd=ROOT, env=env, stdout=log, stderr=log,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except urllib.error.HTTPError:
+            return process  # the bare app has no /healthz: any HTTP answer means it is up
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"gunicorn did not start; see {log_path}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def run_wrk(port: int, requests_file: Path, args) -> dict:
+    env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH)
+    out = subprocess.run(
+        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s",
+         "-s", str(ROOT / "bench" / "ingest.lua"), f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+    result = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+    result["per_s"] = result["requests"] / (result["duration_us"] / 1e6)
+    return result
+
+
+def prepare(env: dict, args) -> tuple[Path, int]:
+    """Migrate, create the helpline, open live contacts for the returning addresses, write the signed requests."""
+    subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.environ.update(env)
+    from twilio.request_validator import RequestValidator
+
+    from app import create_app
+    from app.channels.service import receive_twilio_message
+    from app.helplines import service as helplines
+    from app.routing.service import create_queue
+
+    app = create_app()
+    returning = [f"+4477009{n:05d}" for n in range(args.returning)]
+    with app.app_context():
+        helpline_id = helplines.create_helpline(
+            "bench", "Bench Helpline", twilio_account_sid=ACCOUNT_SID, twilio_auth_token=AUTH_TOKEN).id
+        create_queue(helpline_id, "General")
+        config = helplines.helpline_config("bench")
+        for n, number in enumerate(returning):
+            receive_twilio_message(config, {"MessageSid": f"SM{n:032x}", "From": number, "To": "+447700900001",
+                                            "Body": "first message", "NumMedia": 0})
+    validator = RequestValidator(AUTH_TOKEN)
+    url = env["PUBLIC_BASE_URL"] + PATH
+    rng = random.Random(7)
+    requests_file = Path(tempfile.mkstemp(prefix="ingest-", suffix=".tsv")[1])
+    with open(requests_file, "w") as out:
+        for i in range(args.pool):
+            sender = rng.choice(returning) if rng.random() < 0.9 else f"+4479{i:09d}"
+            params = {
+                "MessageSid": f"SM{10**9 + i:032x}", "AccountSid": ACCOUNT_SID, "From": sender, "To": "+447700900001",
+                "Body": f"Message {i}: I do not know who to talk to about what is happening at home.",
+                "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
+            }
+            out.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
+    return requests_file, len(returning)
+
+
+def count_inbound(pg_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(pg_url) as connection:
+        return connection.execute("SELECT count(*) FROM messages WHERE direction = 'inbound'").fetchone()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--pool", type=int, default=200_000, help="pre-signed requests (never resent)")
+    parser.add_argument("--returning", type=int, default=2_000, help="addresses with a live contact")
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+
+    database = f"helpline_bench_{os.getpid()}"
+    pg_admin, pg_url = f"{args.pg}/postgres", f"{args.pg}/{database}"
+    psql(pg_admin, f"CREATE DATABASE {database}")
+    port = free_port()
+    from cryptography.fernet import Fernet
+
+    env = dict(
+        os.environ, APP_CONFIG="production", DATABASE_URL=pg_url, SECRET_KEY="bench-" + "s" * 40,
+        DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", LOG_LEVEL="INFO",
+    )
+    log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{os.getpid()}.log"
+    requests_file = None
+    try:
+        requests_file, warm = prepare(env, args)
+        server = start_gunicorn("wsgi:app", port, env, args.workers, log_path)
+        try:
+            ingest = run_wrk(port, requests_file, args)
+        finally:
+            stop(server)
+        if ingest["requests"] > args.pool:
+            print(f"warning: {ingest['requests']} requests sent from a pool of {args.pool}; raise --pool", file=sys.stderr)
+        answered_ok = ingest["requests"] - ingest["non2xx"]
+        stored = count_inbound(pg_url) - warm
+        lost = max(0, answered_ok - stored)
+
+        bare_port = free_port()
+        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path)
+        try:
+            baseline = run_wrk(bare_port, requests_file, args)
+        finally:
+            stop(bare)
+        print(
+            f"ingest_msgs_per_s={ingest['per_s']:.0f} p50_ms={ingest['p50_us'] / 1000:.1f} "
+            f"p99_ms={ingest['p99_us'] / 1000:.1f} bare_req_per_s={baseline['per_s']:.0f} "
+            f"ratio={ingest['per_s'] / baseline['per_s']:.3f} lost={lost}"
+        )
+        if ingest["non2xx"]:
+            print(f"note: {ingest['non2xx']} answers were not 2xx; see {log_path}", file=sys.stderr)
+    finally:
+        if requests_file:
+            requests_file.unlink(missing_ok=True)
+        psql(pg_admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
