@@ -91,7 +91,9 @@ def _import_models() -> None:
     import app.channels.models  # noqa: F401
     import app.contacts.models  # noqa: F401
     import app.helplines.models  # noqa: F401
+    import app.profiles.jobs  # noqa: F401
     import app.profiles.models  # noqa: F401
+    import app.routing.jobs  # noqa: F401
     import app.routing.models  # noqa: F401
 
 
@@ -101,11 +103,13 @@ def _register_blueprints(app: Flask) -> None:
     from app.contacts.views import blp as contacts_blp
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
+    from app.routing.views import queues_blp, routing_blp
 
     from app.extensions import limiter
 
     api = app.extensions["helpline_api"]
-    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, contacts_blp, webhooks_blp, webchat_blp):
+    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, queues_blp, routing_blp, contacts_blp,
+                      webhooks_blp, webchat_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)

@@ -30,8 +30,12 @@ class User(db.Model):
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     availability: Mapped[str] = mapped_column(sa.String(16), default="offline")
-    # When availability last changed, or the user last finished a contact: routing offers to the longest idle.
     availability_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Since when the counsellor has had nothing new: routing offers to the longest idle first.
+    # Moves on when they become available, take a contact, or finish one.
+    idle_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Offers let lapse in a row; two put the counsellor on break (as TaskRouter does).
+    missed_offers: Mapped[int] = mapped_column(sa.Integer, default=0)
     # {"sms": 3, "chat": 2, "total": 4}; a channel not named has capacity 1.
     capacity: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     # {"languages": ["en"], "queues": [queue ids]}; empty lists mean no restriction.

@@ -181,4 +181,9 @@ def update_user(actor: User, user_id: str, changes: dict) -> User:
                 sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
             )
     db.session.commit()
+    if {"capacity", "skills", "active", "role"} & set(changes):
+        # More room or new skills can take waiting contacts now.
+        from app.routing.service import dispatch_safely
+
+        dispatch_safely(user.helpline_id)
     return user

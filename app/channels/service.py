@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.channels import presurvey
+from app.routing import risk
 from app.channels.addresses import Address, lookup_hash
 from app.channels.hours import closed_reason
 from app.contacts.models import Contact, Message
@@ -81,6 +82,8 @@ class Received:
     reply_ids: list[int] = field(default_factory=list)
     # The live contact's row, when the message joined one.
     live: object = None
+    # The contact was queued by this message (opened, or the pre-survey finished).
+    entered_queue: bool = False
 
 
 def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, *, fast_path: bool = True) -> Received:
@@ -94,8 +97,11 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
     if fast_path:
         joined = _join_live_contact_postgres(helpline.id, thread_key, inbound)
         if joined is not None:
-            if joined.status == "bot" and not joined.duplicate:
-                _continue_bot(helpline, joined, inbound.body, reply_mode)
+            if not joined.duplicate:
+                if joined.status == "bot":
+                    _continue_bot(helpline, joined, inbound.body, reply_mode)
+                _flag_risk(helpline, joined.contact_id, inbound.body)
+                _after_commit(helpline, joined)
             return joined
     # After the PostgreSQL fast path found no live contact, the first attempt opens one straight
     # away; a racing request that opened it first makes the insert fail and the retry join it.
@@ -113,8 +119,29 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
             db.session.rollback()
         else:
             db.session.commit()
+            _after_commit(helpline, result)
         return result
     raise AssertionError("unreachable")
+
+
+def _flag_risk(helpline: HelplineConfig, contact_id: str, text: str) -> None:
+    """A message with a risk phrase makes its contact urgent: to the head of its queue, flagged for the counsellor."""
+    if not risk.matches(helpline.risk_phrases, text):
+        return
+    db.session.execute(
+        sa.update(_contacts).where(_contacts.c.id == contact_id, _contacts.c.risk_flag.is_(False))
+        .values(priority="urgent", risk_flag=True, updated_at=utcnow())
+    )
+    db.session.commit()
+    log.info("risk phrase matched", extra={"contact_id": contact_id})
+
+
+def _after_commit(helpline: HelplineConfig, result: Received) -> None:
+    """A contact that just entered the queue is offered at once if a counsellor is free."""
+    if result.status == "queued" and result.entered_queue:
+        from app.routing.service import dispatch_safely
+
+        dispatch_safely(helpline.id)
 
 
 def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
@@ -206,6 +233,8 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
 
     if live is not None and live.status == "bot":
         _advance_bot(helpline, result, live, inbound.body)
+    if live is not None and risk.matches(helpline.risk_phrases, inbound.body):
+        execute(sa.update(_contacts).where(_contacts.c.id == live.id).values(priority="urgent", risk_flag=True))
     _store_replies(helpline.id, result, reply_mode)
     return result
 
@@ -223,7 +252,7 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
         "address_hash": lookup_hash(inbound.address.value, "address") if inbound.address else None,
         "helpline_address": inbound.helpline_address, "conversation_sid": inbound.conversation_sid,
         "taxonomy_version": helpline.taxonomy_version, "priority": "normal", "risk_flag": False,
-        "form": {}, "created_at": now, "updated_at": now,
+        "form": {}, "transfers": [], "created_at": now, "updated_at": now,
     }
     closed = closed_reason(settings, helpline.timezone, inbound.channel, now)
     if profile_id and "blocked" in active_flags(profile_id, now):
@@ -243,8 +272,24 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
             pre_survey=answers or None, form=presurvey.prefill_form(answers),
         )
         result.replies.append(settings["messages"]["queued"])
+    if values["status"] in ("queued", "bot") and risk.matches(helpline.risk_phrases, inbound.body):
+        values.update(priority="urgent", risk_flag=True)
     execute(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
+    if values["status"] == "queued":
+        result.entered_queue = True
+        _position_notice(helpline, result, values)
+
+
+def _position_notice(helpline: HelplineConfig, result: Received, contact: dict) -> None:
+    """"You are number N in the queue", when the helpline asks for it."""
+    settings = helpline.settings
+    if not settings["queue_position_notice"]:
+        return
+    from app.routing.service import queue_position
+
+    position = queue_position(helpline.id, contact["queue_id"], contact["priority"], contact["queued_at"], contact["id"])
+    result.replies.append(settings["messages"]["queue_position"].replace("{position}", str(position)))
 
 
 def _store_inbound(helpline_id: str, contact_id: str, inbound: Inbound) -> int | None:
@@ -276,8 +321,10 @@ def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) ->
             queue_id=choose_queue(helpline.id, live.channel, live.language),
         )
     )
-    result.status = "queued"
+    result.status, result.entered_queue = "queued", True
     result.replies.append(settings["messages"]["queued"])
+    contact = db.session.execute(sa.select(_contacts).where(_contacts.c.id == result.contact_id)).mappings().one()
+    _position_notice(helpline, result, contact)
 
 
 def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:

@@ -41,6 +41,10 @@ def create_session(helpline: HelplineConfig, language: str | None, pre_survey: d
         ended_at=utcnow() if ended else None,
     ))
     db.session.commit()
+    if opened.status == "queued":
+        from app.routing.service import dispatch_safely
+
+        dispatch_safely(helpline.id)
     answer = {"session_id": session_id, "token": raw_token, "status": SESSION_STATUS[opened.status]}
     if opened.replies:
         answer["message"] = opened.replies[-1]

@@ -57,6 +57,8 @@ class Contact(db.Model):
     helpline_address: Mapped[str | None] = mapped_column(sa.String(64))
     conversation_sid: Mapped[str | None] = mapped_column(sa.String(64))
     form: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    # [{"from_counsellor_id", "to_queue_id", "to_counsellor_id", "note", "at"}]: the receiver reads them.
+    transfers: Mapped[list] = mapped_column(JSONDocument, default=list)
     taxonomy_version: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

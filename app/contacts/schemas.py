@@ -28,6 +28,17 @@ class ContactSchema(ma.Schema):
     form = fields.Dict()
     taxonomy_version = fields.String(allow_none=True)
     address = fields.String(allow_none=True, metadata={"description": "Masked (+44******789) unless the caller may see it."})
+    transfers = fields.List(fields.Dict(), metadata={"description": "Transfers with their notes, oldest first."})
+
+
+class OfferedContactSchema(ContactSchema):
+    offer_id = fields.String()
+    offer_expires_at = fields.DateTime()
+
+
+class OfferListSchema(ma.Schema):
+    items = fields.List(fields.Nested(OfferedContactSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class MessageSchema(ma.Schema):

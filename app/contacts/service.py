@@ -30,16 +30,25 @@ def get_contact_for(user: User, contact_id: str) -> Contact:
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.helpline_id != user.helpline_id:
         raise NotFound("No such contact.")
-    if user.role == "counsellor" and contact.counsellor_id != user.id:
+    if user.role == "counsellor" and contact.counsellor_id != user.id and not _offered_to(contact.id, user.id):
         raise NotFound("No such contact.")
     return contact
+
+
+def _offered_to(contact_id: str, user_id: str) -> bool:
+    """A counsellor may read a contact offered to them before accepting it (the transfer note, the form)."""
+    from app.routing.models import Offer
+
+    return db.session.scalar(
+        sa.select(Offer.id).where(Offer.contact_id == contact_id, Offer.counsellor_id == user_id, Offer.status == "pending")
+    ) is not None
 
 
 def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
     fields = (
         "id", "channel", "status", "queue_id", "counsellor_id", "profile_id", "priority", "language", "pre_survey",
         "created_at", "queued_at", "offered_at", "assigned_at", "first_response_at", "ended_at", "finalized_at",
-        "risk_flag", "form", "taxonomy_version",
+        "risk_flag", "form", "taxonomy_version", "transfers",
     )
     data = {name: getattr(contact, name) for name in fields}
     data["case_id"] = None
@@ -87,17 +96,26 @@ def end_by_sender(contact_id: str, *, notify: bool) -> None:
     if contact.status not in LIVE_STATUSES:
         db.session.commit()
         return
+    from app.routing.models import Assignment, Offer
+    from app.routing.service import dispatch_safely
+
     settings = effective_settings(db.session.get(Helpline, contact.helpline_id).settings)
     now = utcnow()
     if contact.status == "active":
         contact.status, text = "wrapup", settings["messages"]["goodbye"]
+        # The counsellor wraps up; their capacity for new conversations frees now.
+        db.session.execute(sa.update(Assignment).where(Assignment.contact_id == contact.id, Assignment.ended_at.is_(None))
+                           .values(ended_at=now, end_reason="ended"))
     else:
         contact.status, text = "abandoned", settings["messages"]["abandoned"]
+        db.session.execute(sa.update(Offer).where(Offer.contact_id == contact.id, Offer.status == "pending")
+                           .values(status="cancelled", responded_at=now))
     contact.ended_at = now
     notice = _queue_outbound(contact, text, "system") if notify else None
     db.session.commit()
     if notice is not None:
         deliver_all([notice.id])
+    dispatch_safely(contact.helpline_id)
 
 
 def abandon_stale_contacts() -> int:

@@ -78,6 +78,11 @@ class HolidaysField(fields.Dict):
         return result
 
 
+def _has_position_placeholder(text: str) -> None:
+    if "{position}" not in text:
+        raise ma.ValidationError("The text must contain {position}.")
+
+
 class MessagesSchema(ma.Schema):
     closed = fields.String(validate=validate.Length(1, 1600))
     holiday = fields.String(validate=validate.Length(1, 1600))
@@ -85,6 +90,7 @@ class MessagesSchema(ma.Schema):
     queued = fields.String(validate=validate.Length(1, 1600))
     abandoned = fields.String(validate=validate.Length(1, 1600))
     goodbye = fields.String(validate=validate.Length(1, 1600))
+    queue_position = fields.String(validate=[validate.Length(1, 1600), _has_position_placeholder])
 
 
 class LocalisedTextField(fields.Field):

@@ -27,6 +27,8 @@ class HelplineConfig:
     twilio_auth_token: str | None
     settings: dict
     taxonomy_version: str
+    # settings.risk_phrases, compiled for matching (app.routing.risk).
+    risk_phrases: tuple = ()
 
 
 # Webhooks look their helpline up on every message; a change reaches other workers within this.
@@ -54,10 +56,14 @@ def helpline_config(code: str) -> HelplineConfig | None:
         helpline = connection.execute(sa.select(table).where(table.c.code == code)).first()
     if helpline is None:
         return None
+    from app.routing.risk import compile_phrases
+
+    settings = effective_settings(helpline.settings)
     config = HelplineConfig(
         id=helpline.id, code=helpline.code, timezone=helpline.timezone,
         twilio_account_sid=helpline.twilio_account_sid, twilio_auth_token=helpline.twilio_auth_token,
-        settings=effective_settings(helpline.settings), taxonomy_version=helpline.taxonomy_version,
+        settings=settings, taxonomy_version=helpline.taxonomy_version,
+        risk_phrases=compile_phrases(settings["risk_phrases"]),
     )
     cache[code] = (now + CONFIG_CACHE_TTL_S, config)
     return config

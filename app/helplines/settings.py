@@ -21,6 +21,8 @@ DEFAULT_SETTINGS: dict = {
         "queued": "Thank you for contacting us. A counsellor will be with you soon.",
         "abandoned": "We could not reach you. You can contact us again at any time.",
         "goodbye": "Thank you for contacting us. Take care.",
+        # Sent on entering the queue when queue_position_notice is on; {position} is filled in.
+        "queue_position": "You are number {position} in the queue.",
     },
     "pre_survey": {"enabled": False, "questions": []},
     # English defaults; a helpline adds its own languages' phrases.

@@ -1,18 +1,61 @@
-"""Queues. Offers, availability and capacity come with the routing issue."""
+"""Queues, counsellor availability and capacity, offers, assignment.
+
+How a contact reaches a counsellor:
+- A queued contact is offered to the available counsellor who may take it
+  (skills: queues, languages), has spare capacity for its channel and in
+  total, and has been idle longest. Urgent contacts first, then higher queue
+  priority, then longest waiting.
+- An offer is accepted, declined (the next counsellor gets it) or lapses after
+  the queue's offer_timeout_s (likewise; two lapses in a row put the
+  counsellor on break, as TaskRouter does).
+- Pending offers count against capacity, so a counsellor is never offered more
+  than they can take.
+
+Concurrency: every flow locks the contact row first, then the counsellor row
+(FOR UPDATE; dispatch uses SKIP LOCKED so parallel dispatchers pass each
+other), and a partial unique index allows one open assignment per contact:
+a contact can never be active for two counsellors.
+"""
 from __future__ import annotations
 
+import logging
 import time
+from datetime import timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
+from app.auth.models import User
+from app.contacts.models import Contact
+from app.core.db import dialect_name
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.time import utcnow
 from app.extensions import db
-from app.routing.models import Queue
+from app.routing.models import Assignment, Offer, Queue
 
+log = logging.getLogger(__name__)
+
+ROUTABLE_ROLES = ("counsellor", "supervisor")
+DEFAULT_OFFER_TIMEOUT_S = 30
+# A counsellor who declined or let lapse a contact is not offered it again for this long.
+DECLINE_COOLDOWN = timedelta(minutes=5)
+LAPSES_BEFORE_BREAK = 2
+DISPATCH_BATCH = 50
+
+
+# --- queues ------------------------------------------------------------------------
 
 def list_queues(helpline_id: str) -> list[Queue]:
     return list(db.session.scalars(sa.select(Queue).where(Queue.helpline_id == helpline_id).order_by(Queue.id)))
+
+
+def get_queue(helpline_id: str, queue_id: str) -> Queue:
+    queue = db.session.get(Queue, queue_id)
+    if queue is None or queue.helpline_id != helpline_id:
+        raise NotFound("No such queue.")
+    return queue
 
 
 def find_queue_by_name(helpline_id: str, name: str) -> Queue | None:
@@ -21,8 +64,10 @@ def find_queue_by_name(helpline_id: str, name: str) -> Queue | None:
 
 def create_queue(
     helpline_id: str, name: str, *, channels: list | None = None, languages: list | None = None,
-    priority: int = 0, offer_timeout_s: int = 30,
+    priority: int = 0, offer_timeout_s: int = DEFAULT_OFFER_TIMEOUT_S,
 ) -> Queue:
+    if find_queue_by_name(helpline_id, name) is not None:
+        raise Conflict("A queue with this name exists.", code="queue_exists")
     queue = Queue(
         helpline_id=helpline_id, name=name, channels=channels or [], languages=languages or [],
         priority=priority, offer_timeout_s=offer_timeout_s,
@@ -31,6 +76,31 @@ def create_queue(
     db.session.commit()
     invalidate_queue_cache()
     return queue
+
+
+def update_queue(helpline_id: str, queue_id: str, changes: dict) -> Queue:
+    queue = get_queue(helpline_id, queue_id)
+    if "name" in changes and changes["name"] != queue.name and find_queue_by_name(helpline_id, changes["name"]):
+        raise Conflict("A queue with this name exists.", code="queue_exists")
+    for field, value in changes.items():
+        setattr(queue, field, value)
+    db.session.commit()
+    invalidate_queue_cache()
+    return queue
+
+
+def delete_queue(helpline_id: str, queue_id: str) -> None:
+    queue = get_queue(helpline_id, queue_id)
+    waiting = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Contact)
+        .where(Contact.queue_id == queue.id, Contact.status.in_(("queued", "offered", "active")))
+    )
+    if waiting:
+        raise Conflict("Contacts are still in this queue; move or end them first.", code="queue_not_empty",
+                       details={"contacts": waiting})
+    db.session.delete(queue)
+    db.session.commit()
+    invalidate_queue_cache()
 
 
 # New contacts choose a queue on every first message; queues change rarely.
@@ -76,3 +146,434 @@ def choose_queue(helpline_id: str, channel: str, language: str | None) -> str | 
             continue
         return route.id
     return None
+
+
+def queue_position(helpline_id: str, queue_id: str | None, priority: str, queued_at, contact_id: str) -> int:
+    """1 for the next contact to be offered in its queue: urgent first, then by time queued."""
+    same_queue = (Contact.queue_id == queue_id) if queue_id else Contact.queue_id.is_(None)
+    if priority == "urgent":
+        ahead_clause = sa.and_(Contact.priority == "urgent", Contact.queued_at <= queued_at)
+    else:
+        ahead_clause = sa.or_(Contact.priority == "urgent", Contact.queued_at <= queued_at)
+    ahead = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Contact).where(
+            Contact.helpline_id == helpline_id, Contact.status == "queued", Contact.id != contact_id, same_queue,
+            ahead_clause,
+        )
+    )
+    return ahead + 1
+
+
+# --- capacity ----------------------------------------------------------------------
+
+def capacity_limits(capacity: dict, channel: str) -> tuple[int, int]:
+    """(channel limit, total limit). A channel not named takes 1; the total defaults to the largest channel limit."""
+    per_channel = {k: v for k, v in (capacity or {}).items() if k != "total"}
+    channel_limit = per_channel.get(channel, 1)
+    total_limit = (capacity or {}).get("total", max([1, *per_channel.values()]))
+    return channel_limit, total_limit
+
+
+def _loads(helpline_id: str, counsellor_ids=None) -> dict[str, dict[str, int]]:
+    """{counsellor_id: {channel: n, "total": n}} of open assignments and pending offers."""
+    assignments = sa.select(Assignment.counsellor_id, Assignment.channel).where(
+        Assignment.helpline_id == helpline_id, Assignment.ended_at.is_(None))
+    offers = sa.select(Offer.counsellor_id, Offer.channel).where(Offer.helpline_id == helpline_id, Offer.status == "pending")
+    if counsellor_ids is not None:
+        assignments = assignments.where(Assignment.counsellor_id.in_(counsellor_ids))
+        offers = offers.where(Offer.counsellor_id.in_(counsellor_ids))
+    both = sa.union_all(assignments, offers).subquery()
+    loads: dict[str, dict[str, int]] = {}
+    for counsellor_id, channel, count in db.session.execute(
+        sa.select(both.c.counsellor_id, both.c.channel, sa.func.count()).group_by(both.c.counsellor_id, both.c.channel)
+    ):
+        load = loads.setdefault(counsellor_id, {"total": 0})
+        load[channel] = count
+        load["total"] += count
+    return loads
+
+
+def _has_room(user: User, channel: str, load: dict[str, int]) -> bool:
+    channel_limit, total_limit = capacity_limits(user.capacity, channel)
+    return load.get(channel, 0) < channel_limit and load.get("total", 0) < total_limit
+
+
+def _may_take(user: User, contact) -> bool:
+    skills = user.skills or {}
+    if skills.get("queues") and contact.queue_id not in skills["queues"]:
+        return False
+    if skills.get("languages") and contact.language and contact.language not in skills["languages"]:
+        return False
+    return True
+
+
+def _lock(stmt, skip_locked: bool = False):
+    """FOR UPDATE on the statement's own table only (not on eagerly joined ones); SQLite has no row locks."""
+    if dialect_name() != "postgresql":
+        return stmt
+    entity = stmt.column_descriptions[0]["entity"]
+    return stmt.with_for_update(skip_locked=skip_locked, of=entity)
+
+
+def _locked_counsellor(helpline_id: str, counsellor_id: str) -> User:
+    user = db.session.scalar(_lock(sa.select(User).where(User.id == counsellor_id)).execution_options(populate_existing=True))
+    if user is None or user.helpline_id != helpline_id or not user.active or user.role not in ROUTABLE_ROLES:
+        raise ValidationFailed(details={"counsellor_id": ["No such counsellor in this helpline."]})
+    return user
+
+
+def _locked_contact(user: User, contact_id: str) -> Contact:
+    contact = db.session.scalar(_lock(sa.select(Contact).where(Contact.id == contact_id)).execution_options(populate_existing=True))
+    if contact is None or contact.helpline_id != user.helpline_id:
+        raise NotFound("No such contact.")
+    return contact
+
+
+# --- dispatch ----------------------------------------------------------------------
+
+def _offer_timeout_s(queue_id: str | None) -> int:
+    if queue_id is None:
+        return DEFAULT_OFFER_TIMEOUT_S
+    return db.session.scalar(sa.select(Queue.offer_timeout_s).where(Queue.id == queue_id)) or DEFAULT_OFFER_TIMEOUT_S
+
+
+def _make_offer(contact: Contact, counsellor_id: str, now) -> Offer:
+    offer = Offer(
+        helpline_id=contact.helpline_id, contact_id=contact.id, counsellor_id=counsellor_id, channel=contact.channel,
+        status="pending", created_at=now, expires_at=now + timedelta(seconds=_offer_timeout_s(contact.queue_id)),
+    )
+    db.session.add(offer)
+    contact.status, contact.offered_at = "offered", now
+    return offer
+
+
+def dispatch(helpline_id: str) -> int:
+    """Offer waiting contacts to free counsellors; returns the number of offers made. Commits.
+
+    Safe to run anywhere at any time (after a contact is queued, a counsellor
+    frees up, by the scheduler), in any number of processes at once.
+    """
+    now = utcnow()
+    counsellors = list(db.session.scalars(
+        sa.select(User).where(
+            User.helpline_id == helpline_id, User.active.is_(True), User.availability == "available",
+            User.role.in_(ROUTABLE_ROLES),
+        ).order_by(User.idle_since, User.id)
+    ))
+    if not counsellors:
+        db.session.commit()
+        return 0
+    loads = _loads(helpline_id, [u.id for u in counsellors])
+    urgent_first = sa.case((Contact.priority == "urgent", 0), else_=1)
+    waiting = list(db.session.scalars(
+        _lock(
+            sa.select(Contact)
+            .outerjoin(Queue, Queue.id == Contact.queue_id)
+            .where(Contact.helpline_id == helpline_id, Contact.status == "queued")
+            .order_by(urgent_first, sa.func.coalesce(Queue.priority, 0).desc(), Contact.queued_at, Contact.id)
+            .limit(DISPATCH_BATCH),
+            skip_locked=True,
+        ).execution_options(populate_existing=True)
+    ))
+    if not waiting:
+        db.session.commit()
+        return 0
+    recently_refused: dict[str, set[str]] = {}
+    for contact_id, counsellor_id in db.session.execute(
+        sa.select(Offer.contact_id, Offer.counsellor_id).where(
+            Offer.contact_id.in_([c.id for c in waiting]), Offer.status.in_(("declined", "expired")),
+            Offer.responded_at > now - DECLINE_COOLDOWN,
+        )
+    ):
+        recently_refused.setdefault(contact_id, set()).add(counsellor_id)
+
+    made = 0
+    for contact in waiting:
+        for user in counsellors:  # longest idle first
+            load = loads.setdefault(user.id, {"total": 0})
+            if user.id in recently_refused.get(contact.id, ()) or not _may_take(user, contact):
+                continue
+            if not _has_room(user, contact.channel, load):
+                continue
+            # Lock the counsellor; another dispatcher holding them is skipped, not waited for.
+            locked = db.session.scalar(_lock(sa.select(User.id).where(User.id == user.id), skip_locked=True))
+            if locked is None:
+                continue
+            fresh = _loads(helpline_id, [user.id]).get(user.id, {"total": 0})
+            if not _has_room(user, contact.channel, fresh):
+                loads[user.id] = fresh
+                continue
+            _make_offer(contact, user.id, now)
+            fresh[contact.channel] = fresh.get(contact.channel, 0) + 1
+            fresh["total"] += 1
+            loads[user.id] = fresh
+            made += 1
+            break
+    db.session.commit()
+    return made
+
+
+def dispatch_safely(helpline_id: str) -> None:
+    """Dispatch after something was already committed: a failure here must not fail the caller."""
+    try:
+        dispatch(helpline_id)
+    except Exception as error:  # noqa: BLE001 - the scheduler retries within seconds
+        db.session.rollback()
+        log.error("dispatch failed", extra={"error_type": type(error).__name__})
+
+
+def dispatch_all() -> int:
+    """Every helpline with contacts waiting (a scheduler job: the safety net behind in-request dispatch)."""
+    helpline_ids = list(db.session.scalars(sa.select(Contact.helpline_id).where(Contact.status == "queued").distinct()))
+    db.session.commit()
+    return sum(dispatch(helpline_id) for helpline_id in helpline_ids)
+
+
+def expire_offers() -> int:
+    """Offers not answered in time go back to the queue (a scheduler job)."""
+    now = utcnow()
+    due = list(db.session.execute(
+        sa.select(Offer.contact_id, Offer.helpline_id).where(Offer.status == "pending", Offer.expires_at <= now)
+    ))
+    db.session.commit()
+    expired, helplines = 0, set()
+    for contact_id, helpline_id in due:
+        contact = db.session.scalar(_lock(sa.select(Contact).where(Contact.id == contact_id), skip_locked=True)
+                                    .execution_options(populate_existing=True))
+        offer = db.session.scalar(sa.select(Offer).where(Offer.contact_id == contact_id, Offer.status == "pending"))
+        if contact is None or offer is None or offer.expires_at > now:
+            db.session.rollback()
+            continue
+        _lapse(contact, offer, now)
+        db.session.commit()
+        expired += 1
+        helplines.add(helpline_id)
+    for helpline_id in helplines:
+        dispatch_safely(helpline_id)
+    return expired
+
+
+def _lapse(contact: Contact, offer: Offer, now) -> None:
+    offer.status, offer.responded_at = "expired", now
+    if contact.status == "offered":
+        contact.status = "queued"
+    user = db.session.scalar(_lock(sa.select(User).where(User.id == offer.counsellor_id)))
+    user.missed_offers += 1
+    if user.missed_offers >= LAPSES_BEFORE_BREAK and user.availability == "available":
+        user.availability, user.availability_changed_at, user.missed_offers = "break", now, 0
+        log.info("counsellor put on break after missed offers", extra={"user_id": user.id})
+
+
+# --- a counsellor's own actions ----------------------------------------------------
+
+def my_offers(user: User) -> list[tuple[Offer, Contact]]:
+    return list(db.session.execute(
+        sa.select(Offer, Contact).join(Contact, Contact.id == Offer.contact_id)
+        .where(Offer.counsellor_id == user.id, Offer.status == "pending", Offer.expires_at > utcnow())
+        .order_by(Offer.created_at)
+    ).all())
+
+
+def _pending_offer(contact_id: str) -> Offer | None:
+    return db.session.scalar(sa.select(Offer).where(Offer.contact_id == contact_id, Offer.status == "pending")
+                             .execution_options(populate_existing=True))
+
+
+def _open_assignment(contact: Contact, counsellor_id: str, how: str, now) -> None:
+    db.session.add(Assignment(helpline_id=contact.helpline_id, contact_id=contact.id, counsellor_id=counsellor_id,
+                              channel=contact.channel, how=how, started_at=now))
+    contact.status, contact.counsellor_id, contact.assigned_at = "active", counsellor_id, now
+
+
+def _close_assignment(contact: Contact, reason: str, now) -> None:
+    db.session.execute(
+        sa.update(Assignment).where(Assignment.contact_id == contact.id, Assignment.ended_at.is_(None))
+        .values(ended_at=now, end_reason=reason)
+    )
+
+
+def _commit_or_conflict() -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("Someone else took this contact first.", code="already_assigned") from None
+
+
+def accept(user: User, contact_id: str) -> Contact:
+    now = utcnow()
+    contact = _locked_contact(user, contact_id)
+    offer = _pending_offer(contact.id)
+    if offer is None or offer.counsellor_id != user.id:
+        db.session.rollback()
+        raise Conflict("There is no offer of this contact to you (it expired or went to someone else).",
+                       code="offer_not_yours")
+    if offer.expires_at <= now:
+        _lapse(contact, offer, now)
+        db.session.commit()
+        dispatch_safely(user.helpline_id)
+        raise Conflict("The offer expired.", code="offer_expired")
+    offer.status, offer.responded_at = "accepted", now
+    _open_assignment(contact, user.id, "accepted", now)
+    me = db.session.scalar(_lock(sa.select(User).where(User.id == user.id)).execution_options(populate_existing=True))
+    me.missed_offers, me.idle_since = 0, now
+    _commit_or_conflict()
+    return contact
+
+
+def decline(user: User, contact_id: str) -> Contact:
+    now = utcnow()
+    contact = _locked_contact(user, contact_id)
+    offer = _pending_offer(contact.id)
+    if offer is None or offer.counsellor_id != user.id:
+        db.session.rollback()
+        raise Conflict("There is no offer of this contact to you.", code="offer_not_yours")
+    offer.status, offer.responded_at = "declined", now
+    contact.status = "queued"
+    db.session.commit()
+    dispatch_safely(user.helpline_id)
+    return contact
+
+
+def _may_work(user: User, contact: Contact) -> None:
+    if user.role == "supervisor":
+        return
+    if user.role != "counsellor":
+        raise Forbidden("Only counsellors and supervisors work contacts.")
+    if contact.counsellor_id != user.id:
+        raise NotFound("No such contact.")
+
+
+def end(user: User, contact_id: str) -> Contact:
+    """The conversation is over: wrap-up, and the counsellor's capacity frees up."""
+    now = utcnow()
+    contact = _locked_contact(user, contact_id)
+    _may_work(user, contact)
+    if contact.status != "active":
+        db.session.rollback()
+        raise Conflict("Only an active contact can be ended.", code="contact_not_active")
+    contact.status, contact.ended_at = "wrapup", now
+    _close_assignment(contact, "ended", now)
+    db.session.execute(sa.update(User).where(User.id == contact.counsellor_id).values(idle_since=now))
+    db.session.commit()
+    dispatch_safely(user.helpline_id)
+    return contact
+
+
+def transfer(user: User, contact_id: str, *, queue_id: str | None, counsellor_id: str | None, note: str | None) -> Contact:
+    """Hand an active contact to a queue or a counsellor, with a note; it keeps its original queued time."""
+    now = utcnow()
+    contact = _locked_contact(user, contact_id)
+    _may_work(user, contact)
+    if contact.status != "active":
+        db.session.rollback()
+        raise Conflict("Only an active contact can be transferred.", code="contact_not_active")
+    if queue_id is not None:
+        get_queue(user.helpline_id, queue_id)
+    target = _locked_counsellor(user.helpline_id, counsellor_id) if counsellor_id else None
+    if target is not None:
+        if target.id == contact.counsellor_id:
+            raise ValidationFailed(details={"counsellor_id": ["The contact is already theirs."]})
+        if target.availability != "available":
+            raise Conflict("That counsellor is not available.", code="counsellor_unavailable")
+        load = _loads(user.helpline_id, [target.id]).get(target.id, {"total": 0})
+        if not _has_room(target, contact.channel, load):
+            raise Conflict("That counsellor has no spare capacity.", code="counsellor_at_capacity")
+    _close_assignment(contact, "transferred", now)
+    db.session.execute(sa.update(User).where(User.id == contact.counsellor_id).values(idle_since=now))
+    contact.transfers = [*contact.transfers, {
+        "from_counsellor_id": contact.counsellor_id, "to_queue_id": queue_id, "to_counsellor_id": counsellor_id,
+        "note": note, "at": now.isoformat(),
+    }]
+    contact.counsellor_id = None
+    if queue_id is not None:
+        contact.queue_id = queue_id
+    contact.status = "queued"
+    if target is not None:
+        _make_offer(contact, target.id, now)
+    db.session.commit()
+    dispatch_safely(user.helpline_id)
+    return contact
+
+
+def assign(supervisor: User, contact_id: str, counsellor_id: str) -> Contact:
+    """A supervisor gives a waiting, offered or active contact to a counsellor, within their capacity."""
+    if supervisor.role != "supervisor":
+        raise Forbidden("Only supervisors assign contacts.")
+    now = utcnow()
+    contact = _locked_contact(supervisor, contact_id)
+    if contact.status not in ("queued", "offered", "active"):
+        db.session.rollback()
+        raise Conflict("Only a waiting or active contact can be assigned.", code="contact_not_assignable")
+    target = _locked_counsellor(supervisor.helpline_id, counsellor_id)
+    if contact.status == "active" and contact.counsellor_id == target.id:
+        db.session.rollback()
+        return contact
+    offer = _pending_offer(contact.id)
+    load = _loads(supervisor.helpline_id, [target.id]).get(target.id, {"total": 0})
+    if offer is not None and offer.counsellor_id == target.id:
+        # Their own pending offer of this contact already holds the room it needs.
+        load = {k: v - (1 if k in ("total", contact.channel) else 0) for k, v in load.items()}
+    if not _has_room(target, contact.channel, load):
+        db.session.rollback()
+        raise Conflict("That counsellor has no spare capacity.", code="counsellor_at_capacity")
+    if offer is not None:
+        offer.status, offer.responded_at = "cancelled", now
+    if contact.status == "active":
+        _close_assignment(contact, "reassigned", now)
+    _open_assignment(contact, target.id, "assigned", now)
+    target.idle_since = now
+    _commit_or_conflict()
+    dispatch_safely(supervisor.helpline_id)
+    return contact
+
+
+def set_availability(user: User, status: str) -> User:
+    now = utcnow()
+    me = db.session.scalar(_lock(sa.select(User).where(User.id == user.id)).execution_options(populate_existing=True))
+    if me.availability != status:
+        me.availability, me.availability_changed_at = status, now
+        if status == "available":
+            me.idle_since, me.missed_offers = now, 0
+    requeued = 0
+    if status != "available":
+        # Offers waiting for someone who left go straight back to the queue.
+        for offer in db.session.scalars(sa.select(Offer).where(Offer.counsellor_id == me.id, Offer.status == "pending")):
+            offer.status, offer.responded_at = "cancelled", now
+            db.session.execute(sa.update(Contact).where(Contact.id == offer.contact_id, Contact.status == "offered")
+                               .values(status="queued"))
+            requeued += 1
+    db.session.commit()
+    dispatch_safely(me.helpline_id)
+    return me
+
+
+# --- live status -------------------------------------------------------------------
+
+def queues_status(helpline_id: str) -> list[dict]:
+    """Per queue: waiting, longest wait, offered, active, counsellors available (two queries)."""
+    now = utcnow()
+    rows = db.session.execute(
+        sa.select(Contact.queue_id, Contact.status, sa.func.count(), sa.func.min(Contact.queued_at))
+        .where(Contact.helpline_id == helpline_id, Contact.status.in_(("queued", "offered", "active")))
+        .group_by(Contact.queue_id, Contact.status)
+    ).all()
+    available = db.session.execute(
+        sa.select(User.skills).where(User.helpline_id == helpline_id, User.active.is_(True),
+                                     User.availability == "available", User.role.in_(ROUTABLE_ROLES))
+    ).scalars().all()
+    status = {}
+    for queue in queue_routes(helpline_id):
+        status[queue.id] = {"queue_id": queue.id, "waiting": 0, "longest_wait_s": 0, "offered": 0, "active": 0,
+                            "counsellors_available": sum(1 for s in available if not (s or {}).get("queues")
+                                                         or queue.id in s["queues"])}
+    for queue_id, contact_status, count, oldest in rows:
+        entry = status.get(queue_id)
+        if entry is None:
+            continue
+        if contact_status == "queued":
+            entry["waiting"] = count
+            entry["longest_wait_s"] = int((now - oldest).total_seconds()) if oldest else 0
+        else:
+            entry[contact_status] = count
+    return list(status.values())
