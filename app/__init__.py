@@ -85,10 +85,12 @@ def _init_extensions(app: Flask) -> None:
 
 def _import_models() -> None:
     """Every model module, so metadata (and Alembic) sees every table."""
+    import app.audit.models  # noqa: F401
     import app.auth.jobs  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.channels.jobs  # noqa: F401
     import app.channels.models  # noqa: F401
+    import app.contacts.jobs  # noqa: F401
     import app.contacts.models  # noqa: F401
     import app.helplines.models  # noqa: F401
     import app.profiles.jobs  # noqa: F401
@@ -100,7 +102,10 @@ def _import_models() -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.auth.views import blp as auth_blp, users_blp
     from app.channels.views import webchat_blp, webhooks_blp
-    from app.contacts.views import blp as contacts_blp
+    from app.audit.views import blp as audit_blp
+    from app.contacts.views import blp as contacts_blp, taxonomy_blp
+    from app.permissions.views import blp as permissions_blp
+    from app.profiles.views import blp as profiles_blp
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
     from app.routing.views import queues_blp, routing_blp
@@ -108,8 +113,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.extensions import limiter
 
     api = app.extensions["helpline_api"]
-    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, queues_blp, routing_blp, contacts_blp,
-                      webhooks_blp, webchat_blp):
+    for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
+                      contacts_blp, taxonomy_blp, profiles_blp, audit_blp, webhooks_blp, webchat_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)

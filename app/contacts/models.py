@@ -56,7 +56,10 @@ class Contact(db.Model):
     # The helpline's own number or sender the child wrote to: replies go out from it.
     helpline_address: Mapped[str | None] = mapped_column(sa.String(64))
     conversation_sid: Mapped[str | None] = mapped_column(sa.String(64))
+    # The record's plain part (what statistics count); its personal part is `form_private`.
     form: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    # Names, phone numbers and free text of the record, as encrypted JSON.
+    form_private: Mapped[str | None] = mapped_column(EncryptedText)
     # [{"from_counsellor_id", "to_queue_id", "to_counsellor_id", "note", "at"}]: the receiver reads them.
     transfers: Mapped[list] = mapped_column(JSONDocument, default=list)
     taxonomy_version: Mapped[str | None] = mapped_column(sa.String(32))
@@ -67,6 +70,8 @@ class Contact(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set by the retention job when messages and personal fields were erased.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -98,3 +103,17 @@ class Message(db.Model):
     num_media: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SearchKey(db.Model):
+    """Keyed hashes of a record's searchable personal data (name words, phone numbers,
+    words of summaries and notes): search finds exact words without storing them in the clear."""
+
+    __tablename__ = "search_keys"
+    __table_args__ = (sa.Index("ix_search_keys_lookup", "helpline_id", "record_type", "key_hash"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    record_type: Mapped[str] = mapped_column(sa.String(16))  # contact | case
+    record_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64))

@@ -65,3 +65,43 @@ class MessageListSchema(ma.Schema):
 
 class ReplySchema(ma.Schema):
     text = fields.String(required=True, validate=validate.Length(1, MAX_TEXT))
+
+
+class TaxonomyNodeSchema(ma.Schema):
+    code = fields.String()
+    label = fields.String()
+    children = fields.List(fields.Dict())
+
+
+class TaxonomySchema(ma.Schema):
+    version = fields.String()
+    categories = fields.List(fields.Nested(TaxonomyNodeSchema))
+
+
+class ContactListArgsSchema(ma.Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = fields.String(load_default=None)
+    status = fields.String(validate=validate.OneOf(
+        ("bot", "queued", "offered", "active", "wrapup", "completed", "abandoned", "blocked", "out_of_hours")))
+    queue_id = fields.String(validate=validate.Length(1, 36))
+    counsellor_id = fields.String(validate=validate.Length(1, 36))
+    channel = fields.String(validate=validate.OneOf(("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")))
+    from_ = fields.Date(data_key="from", attribute="from")
+    to = fields.Date()
+    category = fields.String(validate=validate.Length(1, 100))
+    q = fields.String(validate=validate.Length(1, 200))
+
+
+class ContactPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(ContactSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class FormPatchSchema(ma.Schema):
+    form = fields.Dict(required=True, metadata={"description": "The record; validated field by field (422 names the field)."})
+
+
+class OfflineContactSchema(ma.Schema):
+    channel = fields.String(load_default="offline", validate=validate.OneOf(("voice", "offline", "sms", "whatsapp", "web", "chat", "messenger")))
+    form = fields.Dict(required=True)
+    created_at = fields.AwareDateTime(metadata={"description": "When the contact happened; default now."})

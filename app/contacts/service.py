@@ -1,37 +1,58 @@
-"""Contacts: reading them, replying, and how they end.
+"""Contacts: reading, listing and searching them under the permission rules,
+their records (forms), finalizing, replying, and how they end.
 
-Until the permission rules engine lands (records issue), access is the
-default rule: supervisors see every contact of their helpline, counsellors
-the contacts assigned to them; managers and admins never see a record.
+Every read and write of a contact is audited (user, action, record, time,
+names of changed fields).
 """
 from __future__ import annotations
 
+import json
 import logging
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
+import marshmallow as ma
 import sqlalchemy as sa
 
+from app.audit import service as audit
 from app.auth.models import User
 from app.channels.addresses import mask
+from app.contacts import forms, search
 from app.contacts.models import LIVE_STATUSES, Contact, Message
-from app.core.errors import Conflict, Forbidden, NotFound
+from app.contacts.taxonomy import category_codes
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.ids import new_id
+from app.core.pagination import paginate
 from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.settings import effective_settings
+from app.permissions import engine
+from app.permissions.service import rules_for
 
 log = logging.getLogger(__name__)
 
-RECORD_ROLES = ("counsellor", "supervisor")
+RECORD_ROLES = engine.RECORD_ROLES
 
 
-def get_contact_for(user: User, contact_id: str) -> Contact:
+def _require_record_role(user: User) -> None:
     if user.role not in RECORD_ROLES:
         raise Forbidden("Managers and admins do not see individual records.")
+
+
+def get_contact_for(user: User, contact_id: str, action: str = "view_contact", *, audit_as: str | None = "read") -> Contact:
+    """The contact if `user` may do `action` on it; another helpline's, or one they may not see, is 404."""
+    _require_record_role(user)
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.helpline_id != user.helpline_id:
         raise NotFound("No such contact.")
-    if user.role == "counsellor" and contact.counsellor_id != user.id and not _offered_to(contact.id, user.id):
+    rules = rules_for(user.helpline_id)
+    visible = engine.allowed(user, rules, "view_contact", contact) or _offered_to(contact.id, user.id)
+    if not visible:
         raise NotFound("No such contact.")
+    if action != "view_contact" and not engine.allowed(user, rules, action, contact):
+        raise Forbidden(f"The permission rules do not allow {action} on this contact.")
+    if audit_as:
+        audit.record(user, audit_as, "contact", contact.id)
+        db.session.commit()
     return contact
 
 
@@ -44,16 +65,168 @@ def _offered_to(contact_id: str, user_id: str) -> bool:
     ) is not None
 
 
+def contact_form(contact: Contact) -> dict:
+    return forms.merge_form(contact.form, json.loads(contact.form_private) if contact.form_private else None)
+
+
 def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
     fields = (
         "id", "channel", "status", "queue_id", "counsellor_id", "profile_id", "priority", "language", "pre_survey",
         "created_at", "queued_at", "offered_at", "assigned_at", "first_response_at", "ended_at", "finalized_at",
-        "risk_flag", "form", "taxonomy_version", "transfers",
+        "risk_flag", "taxonomy_version", "transfers",
     )
     data = {name: getattr(contact, name) for name in fields}
+    data["form"] = contact_form(contact)
     data["case_id"] = None
     data["address"] = contact.address if unmasked else mask(contact.address)
     return data
+
+
+# --- records --------------------------------------------------------------------------
+
+def _validated_form(form: dict, taxonomy_version: str) -> dict:
+    try:
+        form = forms.FormSchema().load(form)
+    except ma.ValidationError as error:
+        raise ValidationFailed(details={"form": error.messages}) from None
+    unknown = [code for code in form.get("categories") or [] if code not in category_codes(taxonomy_version)]
+    if unknown:
+        raise ValidationFailed(details={"form": {"categories": [f"Unknown category code: {c}" for c in unknown]}})
+    return form
+
+
+def _store_form(contact: Contact, form: dict) -> None:
+    public, private = forms.split_form(form)
+    contact.form = public
+    contact.form_private = json.dumps(private) if private else None
+    search.reindex(contact.helpline_id, "contact", contact.id, search.contact_keys(form, contact.address))
+
+
+def _changed_fields(before: dict, after: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) or isinstance(new, dict):
+            names += _changed_fields(old or {}, new or {}, f"{prefix}{key}.")
+        elif old != new:
+            names.append(f"{prefix}{key}")
+    return names
+
+
+def save_form(user: User, contact_id: str, form: dict) -> Contact:
+    """Save the draft record (replacing it), validated against the helpline's taxonomy."""
+    contact = get_contact_for(user, contact_id, "edit_contact", audit_as=None)
+    if contact.finalized_at is not None and user.role != "supervisor":
+        raise Conflict("The record is finalized; only a supervisor may change it now.", code="contact_finalized")
+    form = _validated_form(form, contact.taxonomy_version or "chi-2024")
+    changed = _changed_fields(contact_form(contact), form)
+    _store_form(contact, form)
+    audit.record(user, "update", "contact", contact.id, ["form." + name for name in changed])
+    db.session.commit()
+    return contact
+
+
+def finalize(user: User, contact_id: str) -> Contact:
+    """422 unless the record is complete; then the contact is `completed` and counts in statistics."""
+    contact = get_contact_for(user, contact_id, "edit_contact", audit_as=None)
+    if contact.status in LIVE_STATUSES:
+        raise Conflict("End the conversation before finalizing its record.", code="contact_live")
+    if contact.finalized_at is not None:
+        raise Conflict("The record is already finalized.", code="contact_finalized")
+    errors = forms.completeness_errors(contact_form(contact))
+    if errors:
+        raise ValidationFailed("The record is not complete.", code="record_incomplete", details={"form": errors})
+    now = utcnow()
+    if contact.status == "wrapup":
+        contact.status = "completed"
+    contact.finalized_at = now
+    audit.record(user, "finalize", "contact", contact.id)
+    db.session.commit()
+    return contact
+
+
+def create_offline_contact(user: User, channel: str, form: dict, created_at: datetime | None = None) -> Contact:
+    """A contact logged by hand (walk-in, a call taken off-system): owned by its author, in wrap-up until finalized."""
+    _require_record_role(user)
+    from app.helplines.models import Helpline
+
+    helpline = db.session.get(Helpline, user.helpline_id)
+    now = utcnow()
+    form = _validated_form(form, helpline.taxonomy_version)
+    contact_id = new_id()
+    contact = Contact(
+        id=contact_id, helpline_id=user.helpline_id, channel=channel, status="wrapup", counsellor_id=user.id,
+        priority="normal", risk_flag=False, thread_key=f"offline:{contact_id}", taxonomy_version=helpline.taxonomy_version,
+        created_at=created_at or now, assigned_at=now, ended_at=now, form={}, transfers=[],
+        language=effective_settings(helpline.settings)["default_language"], updated_at=now,
+    )
+    db.session.add(contact)
+    db.session.flush()
+    _store_form(contact, form)
+    audit.record(user, "create", "contact", contact.id, ["channel", *("form." + n for n in _changed_fields({}, form))])
+    db.session.commit()
+    return contact
+
+
+# --- lists and search -------------------------------------------------------------------
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def list_contacts(user: User, filters: dict, *, limit: int, cursor: str | None):
+    """The contacts the rules let `user` view, filtered, newest first. Audited as one search."""
+    _require_record_role(user)
+    rules = rules_for(user.helpline_id)
+    stmt = sa.select(Contact).where(
+        Contact.helpline_id == user.helpline_id, engine.sql_filter(user, rules, "view_contact", Contact))
+    for name in ("status", "queue_id", "counsellor_id", "channel"):
+        if filters.get(name):
+            stmt = stmt.where(getattr(Contact, name) == filters[name])
+    if filters.get("from"):
+        stmt = stmt.where(Contact.created_at >= _day_start(filters["from"]))
+    if filters.get("to"):
+        stmt = stmt.where(Contact.created_at < _day_start(filters["to"]) + timedelta(days=1))
+    if filters.get("category"):
+        stmt = stmt.where(Contact.id.in_(search.matching(user.helpline_id, "contact", search.category_key(filters["category"]))))
+    if filters.get("q"):
+        phone = search.phone_term(filters["q"])
+        if phone:
+            # The contact's own address, or a number written in its record.
+            from app.channels.addresses import lookup_hash
+
+            stmt = stmt.where(sa.or_(
+                Contact.address_hash == lookup_hash(phone, "address"),
+                Contact.id.in_(search.matching(user.helpline_id, "contact", search.phone_key(phone))),
+            ))
+        else:
+            keys = search.word_keys(filters["q"])
+            if not keys:
+                raise ValidationFailed(details={"q": ["Nothing to search for."]})
+            for key in keys:
+                stmt = stmt.where(Contact.id.in_(search.matching(user.helpline_id, "contact", key)))
+    items, next_cursor = paginate(db.session, stmt, Contact.id, limit=limit, cursor=cursor)
+    audit.record(user, "search", "contact", None, sorted(k for k, v in filters.items() if v))
+    audit.record_many(user, "list", "contact", [c.id for c in items])
+    db.session.commit()
+    return items, next_cursor
+
+
+def contact_history(user: User, contact_id: str) -> list[Contact]:
+    """Earlier contacts from the same profile that the user may view, newest first."""
+    contact = get_contact_for(user, contact_id)
+    if contact.profile_id is None:
+        return []
+    rules = rules_for(user.helpline_id)
+    earlier = list(db.session.scalars(
+        sa.select(Contact).where(
+            Contact.helpline_id == user.helpline_id, Contact.profile_id == contact.profile_id, Contact.id != contact.id,
+            Contact.created_at <= contact.created_at, engine.sql_filter(user, rules, "view_contact", Contact),
+        ).order_by(Contact.created_at.desc()).limit(100)
+    ))
+    audit.record_many(user, "read", "contact", [c.id for c in earlier])
+    db.session.commit()
+    return earlier
 
 
 def contact_messages(contact: Contact) -> list[Message]:
@@ -77,7 +250,7 @@ def send_reply(user: User, contact_id: str, text: str) -> Message:
     """A counsellor's reply: stored and committed first, then sent through the contact's channel."""
     from app.channels.outbound import deliver
 
-    contact = get_contact_for(user, contact_id)
+    contact = get_contact_for(user, contact_id, audit_as=None)
     if contact.status != "active":
         raise Conflict("Replies go to active contacts only.", code="contact_not_active")
     message = _queue_outbound(contact, text, "counsellor", user.id)
@@ -145,3 +318,28 @@ def abandon_stale_contacts() -> int:
     db.session.commit()
     deliver_all([m.id for m in notices])
     return len(notices)
+
+
+def erase_expired_personal_data(batch: int = 500) -> int:
+    """Retention (a scheduler job): once a finalized contact is older than the helpline's
+    `retention_days`, its message bodies, address and the personal fields of its record are
+    erased; what statistics count (call type, age, gender, region, categories...) stays.
+    Idempotent, and safe in two schedulers at once (each contact is erased once, by the WHERE)."""
+    from app.helplines.models import Helpline
+
+    now = utcnow()
+    erased = 0
+    for helpline in db.session.scalars(sa.select(Helpline)).all():
+        cutoff = now - timedelta(days=effective_settings(helpline.settings)["retention_days"])
+        contacts = list(db.session.scalars(
+            sa.select(Contact).where(Contact.helpline_id == helpline.id, Contact.finalized_at < cutoff,
+                                     Contact.erased_at.is_(None)).limit(batch)
+        ))
+        for contact in contacts:
+            db.session.execute(sa.update(Message).where(Message.contact_id == contact.id).values(body=None))
+            contact.address, contact.form_private, contact.erased_at = None, None, now
+            # Only the category keys survive: they come from the plain part of the record.
+            search.reindex(contact.helpline_id, "contact", contact.id, search.contact_keys(contact.form, None))
+        erased += len(contacts)
+        db.session.commit()
+    return erased

@@ -25,5 +25,7 @@ class Helpline(db.Model):
     # Only the keys an admin set; defaults fill the rest (see settings.effective_settings).
     settings: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     taxonomy_version: Mapped[str] = mapped_column(sa.String(32), default="chi-2024")
+    # Permission rules per action; null means the defaults (app.permissions.rules).
+    permission_rules: Mapped[dict | None] = mapped_column(JSONDocument)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -48,3 +48,70 @@ def set_flag(profile_id: str, flag: str, until: datetime | None = None, created_
     existing.created_by = created_by
     db.session.commit()
     return existing
+
+
+# --- the API: permission-checked and audited ---------------------------------------
+
+def get_profile_for(user, profile_id: str, action: str = "view_profile", *, audit_as: str | None = "read"):
+    from app.audit import service as audit
+    from app.core.errors import Forbidden, NotFound
+    from app.permissions import engine
+    from app.permissions.service import rules_for
+
+    if user.role not in engine.RECORD_ROLES:
+        raise Forbidden("Managers and admins do not see individual records.")
+    profile = db.session.get(Profile, profile_id)
+    if profile is None or profile.helpline_id != user.helpline_id:
+        raise NotFound("No such profile.")
+    rules = rules_for(user.helpline_id)
+    if not engine.allowed(user, rules, "view_profile", profile):
+        raise NotFound("No such profile.")
+    if action != "view_profile" and not engine.allowed(user, rules, action, profile):
+        raise Forbidden(f"The permission rules do not allow {action} on this profile.")
+    if audit_as:
+        audit.record(user, audit_as, "profile", profile.id)
+        db.session.commit()
+    return profile
+
+
+def serialise_profile(profile: Profile) -> dict:
+    from app.channels.addresses import mask
+    from app.contacts.models import Contact
+
+    flags = db.session.scalars(sa.select(ProfileFlag).where(ProfileFlag.profile_id == profile.id).order_by(ProfileFlag.flag))
+    now = utcnow()
+    counts = db.session.scalar(sa.select(sa.func.count()).select_from(Contact).where(Contact.profile_id == profile.id))
+    kind, _, value = profile.identifier.partition(":")
+    return {
+        "id": profile.id, "channel": profile.channel, "identifier": mask(value), "created_at": profile.created_at,
+        "contacts": counts,
+        "flags": [{"flag": f.flag, "until": f.until, "created_by": f.created_by, "created_at": f.created_at,
+                   "active": f.until is None or f.until > now} for f in flags],
+    }
+
+
+def flag_profile(user, profile_id: str, flag: str, until: datetime | None):
+    from app.audit import service as audit
+    from app.core.errors import ValidationFailed
+
+    if until is not None and until <= utcnow():
+        raise ValidationFailed(details={"until": ["Must be in the future."]})
+    profile = get_profile_for(user, profile_id, "flag_profile", audit_as=None)
+    set_flag(profile.id, flag, until, created_by=user.id)
+    audit.record(user, "flag", "profile", profile.id, [flag])
+    db.session.commit()
+    return profile
+
+
+def unflag_profile(user, profile_id: str, flag: str):
+    from app.audit import service as audit
+    from app.core.errors import NotFound
+
+    profile = get_profile_for(user, profile_id, "flag_profile", audit_as=None)
+    deleted = db.session.execute(sa.delete(ProfileFlag).where(ProfileFlag.profile_id == profile.id, ProfileFlag.flag == flag))
+    if not deleted.rowcount:
+        db.session.rollback()
+        raise NotFound("The profile has no such flag.")
+    audit.record(user, "unflag", "profile", profile.id, [flag])
+    db.session.commit()
+    return profile

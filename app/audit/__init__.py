@@ -1,0 +1,1 @@
+"""Audit: who read or changed which record, and when (never the values)."""
