@@ -86,6 +86,7 @@ def _init_extensions(app: Flask) -> None:
 def _import_models() -> None:
     """Every model module, so metadata (and Alembic) sees every table."""
     import app.audit.models  # noqa: F401
+    import app.cases.models  # noqa: F401
     import app.auth.jobs  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.channels.jobs  # noqa: F401
@@ -103,6 +104,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import blp as auth_blp, users_blp
     from app.channels.views import webchat_blp, webhooks_blp
     from app.audit.views import blp as audit_blp
+    from app.cases.views import blp as cases_blp
     from app.contacts.views import blp as contacts_blp, taxonomy_blp
     from app.permissions.views import blp as permissions_blp
     from app.profiles.views import blp as profiles_blp
@@ -114,7 +116,7 @@ def _register_blueprints(app: Flask) -> None:
 
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
-                      contacts_blp, taxonomy_blp, profiles_blp, audit_blp, webhooks_blp, webchat_blp):
+                      contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, webhooks_blp, webchat_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)

@@ -70,6 +70,7 @@ class Contact(db.Model):
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    case_id: Mapped[str | None] = mapped_column(sa.ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     # Set by the retention job when messages and personal fields were erased.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

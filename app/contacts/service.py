@@ -77,7 +77,7 @@ def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
     )
     data = {name: getattr(contact, name) for name in fields}
     data["form"] = contact_form(contact)
-    data["case_id"] = None
+    data["case_id"] = contact.case_id
     data["address"] = contact.address if unmasked else mask(contact.address)
     return data
 
@@ -331,9 +331,15 @@ def erase_expired_personal_data(batch: int = 500) -> int:
     erased = 0
     for helpline in db.session.scalars(sa.select(Helpline)).all():
         cutoff = now - timedelta(days=effective_settings(helpline.settings)["retention_days"])
+        from app.cases.models import Case
+
+        # Contacts in a case still open are kept whole until the case closes.
+        in_open_case = sa.select(Case.id).where(Case.status != "closed")
         contacts = list(db.session.scalars(
             sa.select(Contact).where(Contact.helpline_id == helpline.id, Contact.finalized_at < cutoff,
-                                     Contact.erased_at.is_(None)).limit(batch)
+                                     Contact.erased_at.is_(None),
+                                     sa.or_(Contact.case_id.is_(None), Contact.case_id.not_in(in_open_case)))
+            .limit(batch)
         ))
         for contact in contacts:
             db.session.execute(sa.update(Message).where(Message.contact_id == contact.id).values(body=None))

@@ -5,8 +5,12 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+import sqlalchemy.orm  # noqa: F401 - sa.orm.aliased
+
 from app.auth.models import User
+from app.cases.models import Case
 from app.contacts.models import Contact
+from app.extensions import db
 from app.core.time import utcnow
 from app.profiles.models import Profile
 
@@ -30,15 +34,28 @@ def _holds(condition, user: User, record, now) -> bool:
         return False
     if condition == "is_supervisor":
         return user.role == "supervisor"
-    if condition == "is_owner":
-        if isinstance(record, Contact):
+    if isinstance(record, Case):
+        case = record
+        if condition in ("is_owner", "is_case_owner"):
+            return case.counsellor_id == user.id
+    elif isinstance(record, Contact):
+        if condition == "is_owner":
             return record.counsellor_id == user.id
-        if isinstance(record, Profile):
-            from app.extensions import db
-
+        case = db.session.get(Case, record.case_id) if record.case_id else None
+    else:  # a profile
+        if condition == "is_owner":
             return db.session.scalar(sa.select(sa.exists().where(
                 Contact.profile_id == record.id, Contact.counsellor_id == user.id))) is True
-    # Case conditions: contacts and profiles are not in a case until cases exist for them.
+        return False  # a profile is in no case
+    if case is None:
+        return False
+    if condition == "is_case_owner":
+        return case.counsellor_id == user.id
+    if condition == "is_case_open":
+        return case.status != "closed"
+    if condition == "is_case_contact_owner":
+        return db.session.scalar(sa.select(sa.exists().where(
+            Contact.case_id == case.id, Contact.counsellor_id == user.id))) is True
     return False
 
 
@@ -60,12 +77,27 @@ def _compiled(condition, user: User, model, now):
         return sa.false()
     if condition == "is_supervisor":
         return sa.true() if user.role == "supervisor" else sa.false()
-    if condition == "is_owner":
-        if model is Contact:
+    if model is Case:
+        if condition in ("is_owner", "is_case_owner"):
+            return Case.counsellor_id == user.id
+        if condition == "is_case_open":
+            return Case.status != "closed"
+        if condition == "is_case_contact_owner":
+            return Case.id.in_(sa.select(Contact.case_id).where(Contact.counsellor_id == user.id, Contact.case_id.is_not(None)))
+    elif model is Contact:
+        if condition == "is_owner":
             return Contact.counsellor_id == user.id
-        if model is Profile:
-            owned = sa.select(Contact.id).where(Contact.profile_id == Profile.id, Contact.counsellor_id == user.id)
-            return sa.exists(owned)
+        if condition == "is_case_owner":
+            return Contact.case_id.in_(sa.select(Case.id).where(Case.counsellor_id == user.id))
+        if condition == "is_case_open":
+            return Contact.case_id.in_(sa.select(Case.id).where(Case.status != "closed"))
+        if condition == "is_case_contact_owner":
+            other = sa.orm.aliased(Contact)
+            return Contact.case_id.in_(sa.select(other.case_id).where(other.counsellor_id == user.id,
+                                                                      other.case_id.is_not(None)))
+    elif model is Profile and condition == "is_owner":
+        owned = sa.select(Contact.id).where(Contact.profile_id == Profile.id, Contact.counsellor_id == user.id)
+        return sa.exists(owned)
     return sa.false()
 
 
