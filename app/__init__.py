@@ -124,8 +124,9 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.auth.cli import users_cli
+    from app.core.rotate import crypto_cli
     from app.core.scheduler import scheduler_cli
     from app.helplines.cli import demo_cli, helplines_cli
 
-    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli):
+    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli, crypto_cli):
         app.cli.add_command(group)
