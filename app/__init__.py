@@ -98,6 +98,8 @@ def _import_models() -> None:
     import app.profiles.models  # noqa: F401
     import app.routing.jobs  # noqa: F401
     import app.routing.models  # noqa: F401
+    import app.stats.jobs  # noqa: F401
+    import app.stats.models  # noqa: F401
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -111,12 +113,14 @@ def _register_blueprints(app: Flask) -> None:
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
     from app.routing.views import queues_blp, routing_blp
+    from app.stats.views import blp as stats_blp
 
     from app.extensions import limiter
 
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
-                      contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, webhooks_blp, webchat_blp):
+                      contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
+                      webchat_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)
@@ -127,6 +131,7 @@ def _register_cli(app: Flask) -> None:
     from app.core.rotate import crypto_cli
     from app.core.scheduler import scheduler_cli
     from app.helplines.cli import demo_cli, helplines_cli
+    from app.stats.cli import stats_cli
 
-    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli, crypto_cli):
+    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli, crypto_cli, stats_cli):
         app.cli.add_command(group)

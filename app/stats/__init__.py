@@ -1,0 +1,1 @@
+"""Statistics: anonymised aggregates with disclosure control, operational metrics, scheduled exports."""

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import new_id
+from app.core.time import utcnow
+from app.core.types import EncryptedText, JSONDocument, UTCDateTime
+from app.extensions import db
+
+
+class ExportSchedule(db.Model):
+    __tablename__ = "export_schedules"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    report: Mapped[str] = mapped_column(sa.String(16))
+    # {"by": "month,category", "period": "previous_month"}
+    params: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    cron: Mapped[str] = mapped_column(sa.String(100))
+    format: Mapped[str] = mapped_column(sa.String(8))
+    deliver_to: Mapped[str | None] = mapped_column(sa.String(2000))
+    # HMAC-SHA256 key for X-Signature on deliveries; shown once, when the schedule is made.
+    signing_secret: Mapped[str] = mapped_column(EncryptedText)
+    created_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Export(db.Model):
+    """A produced file: aggregate counts only, so it is stored as it is."""
+
+    __tablename__ = "exports"
+    __table_args__ = (sa.Index("ix_exports_delivery", "delivery_status", "next_delivery_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), index=True)
+    schedule_id: Mapped[str | None] = mapped_column(sa.ForeignKey("export_schedules.id", ondelete="SET NULL"))
+    report: Mapped[str] = mapped_column(sa.String(16))
+    params: Mapped[dict] = mapped_column(JSONDocument, default=dict)
+    format: Mapped[str] = mapped_column(sa.String(8))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # none | pending | delivered | failed
+    delivery_status: Mapped[str] = mapped_column(sa.String(16), default="none")
+    delivery_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
+    next_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

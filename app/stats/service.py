@@ -1,0 +1,226 @@
+"""Statistics over a helpline's contacts.
+
+`contacts_table` counts finalized contacts by up to four dimensions and applies
+disclosure control; only dimension values and counts ever leave this module.
+On PostgreSQL the counting is one GROUP BY in the database (the time zone
+conversion too); on SQLite, which has no time zones, the same cells are counted
+in Python from streamed rows. Both give the same table (the suite runs on both).
+"""
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from app.contacts.models import CHANNELS, Contact
+from app.core.db import dialect_name
+from app.core.errors import ValidationFailed
+from app.core.time import utcnow
+from app.extensions import db
+from app.helplines.models import Helpline
+from app.helplines.settings import effective_settings
+from app.stats.dimensions import (
+    CONTACT_DIMENSIONS, GENDER_VALUES, REGION_VALUES, band_label, contact_rows, time_value,
+)
+from app.stats.disclosure import suppress
+
+MAX_DIMENSIONS = 4
+MAX_DAYS = 3 * 366
+OPERATION_PERIODS = ("day", "week", "month")
+OPERATION_EXTRA = ("queue", "channel")
+
+
+@dataclass
+class Table:
+    meta: dict
+    dims: list[str]
+    rows: list[dict]
+
+
+def parse_dims(by: str, allowed, max_dims: int = MAX_DIMENSIONS) -> list[str]:
+    dims = [d.strip() for d in (by or "").split(",") if d.strip()]
+    unknown = [d for d in dims if d not in allowed]
+    if not dims or unknown or len(dims) > max_dims or len(set(dims)) != len(dims):
+        raise ValidationFailed(details={"by": [f"Give 1 to {max_dims} distinct of: {', '.join(allowed)}."]})
+    return dims
+
+
+def _window(helpline: Helpline, start: date, end: date) -> tuple[datetime, datetime]:
+    if end < start:
+        raise ValidationFailed(details={"to": ["Must not be before from."]})
+    if (end - start).days > MAX_DAYS:
+        raise ValidationFailed(details={"to": [f"At most {MAX_DAYS} days at a time."]})
+    tz = ZoneInfo(helpline.timezone)
+    return datetime.combine(start, time.min, tz), datetime.combine(end + timedelta(days=1), time.min, tz)
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+_PG_TIME = {"year": "YYYY", "quarter": 'YYYY-"Q"Q', "month": "YYYY-MM", "week": 'IYYY-"W"IW', "day": "YYYY-MM-DD"}
+
+
+def _pg_expression(dim: str, bands, dims) -> str:
+    if dim in _PG_TIME:
+        return f"to_char(local, '{_PG_TIME[dim]}')"
+    return {
+        "channel": "channel",
+        "call_type": "coalesce(form->>'call_type', 'unknown')",
+        "gender": "coalesce(form->'child'->>'gender', 'unknown')",
+        "region": "coalesce(form->'child'->>'region', 'unknown')",
+        "language": "coalesce(form->'child'->>'language', language, 'unknown')",
+        # Without sub-categories the codes are already cut to their top level (and made distinct).
+        "category": "split_part(code, '.', 1)" if "subcategory" in dims else "code",
+        "subcategory": "code",
+        "age_band": "CASE WHEN age IS NULL THEN 'unknown' "
+                    + " ".join(f"WHEN age BETWEEN {int(lo)} AND {int(hi)} THEN '{band_label(int(lo), int(hi))}'"
+                               for lo, hi in bands)
+                    + " ELSE 'other' END",
+    }[dim]
+
+
+def contact_counts_sql(dims: list[str], bands) -> str:
+    """The PostgreSQL statement counting finalized contacts in a window by `dims` (whitelisted names only)."""
+    with_codes = "category" in dims or "subcategory" in dims
+    # One row per distinct category (or sub-category) of a contact: it counts once in each.
+    code = "value" if "subcategory" in dims else "split_part(value, '.', 1)"
+    lateral = (
+        f" CROSS JOIN LATERAL (SELECT DISTINCT {code} AS code FROM jsonb_array_elements_text("
+        "CASE WHEN jsonb_typeof(form->'categories') = 'array' AND jsonb_array_length(form->'categories') > 0 "
+        "THEN form->'categories' ELSE '[\"none\"]'::jsonb END)) AS codes"
+        if with_codes else ""
+    )
+    columns = ", ".join(f"{_pg_expression(d, bands, dims)} AS d{i}" for i, d in enumerate(dims))
+    groups = ", ".join(f"d{i}" for i in range(len(dims)))
+    return (
+        "SELECT " + columns + ", count(*) AS n FROM ("
+        " SELECT created_at AT TIME ZONE :tz AS local, channel, language, form,"
+        " (form->'child'->>'age')::int AS age FROM contacts"
+        " WHERE helpline_id = :helpline_id AND finalized_at IS NOT NULL"
+        " AND created_at >= :start AND created_at < :end) AS base" + lateral +
+        " GROUP BY " + groups
+    )
+
+
+def _count_contacts(helpline: Helpline, dims: list[str], start: datetime, end: datetime, bands) -> dict[tuple, int]:
+    if dialect_name() == "postgresql":
+        result = db.session.execute(sa.text(contact_counts_sql(dims, bands)),
+                                    {"tz": helpline.timezone, "helpline_id": helpline.id, "start": start, "end": end})
+        return {tuple(row[:-1]): row[-1] for row in result}
+    tz = ZoneInfo(helpline.timezone)
+    counts: Counter = Counter()
+    stmt = (sa.select(Contact.created_at, Contact.channel, Contact.language, Contact.form)
+            .where(Contact.helpline_id == helpline.id, Contact.finalized_at.is_not(None),
+                   Contact.created_at >= start, Contact.created_at < end)
+            .execution_options(yield_per=2000))
+    for created_at, channel, language, form in db.session.execute(stmt):
+        counts.update(contact_rows(created_at, channel, language, form or {}, dims, tz, bands))
+    return dict(counts)
+
+
+def _domains(dims: list[str], bands) -> list[set]:
+    known = {
+        "gender": set(GENDER_VALUES), "region": set(REGION_VALUES), "channel": set(CHANNELS),
+        "age_band": {band_label(lo, hi) for lo, hi in bands} | {"unknown"},
+    }
+    return [known.get(d, set()) for d in dims]
+
+
+def contacts_table(helpline_id: str, start: date, end: date, by: str) -> Table:
+    helpline = db.session.get(Helpline, helpline_id)
+    settings = effective_settings(helpline.settings)
+    dims = parse_dims(by, CONTACT_DIMENSIONS)
+    window_start, window_end = _window(helpline, start, end)
+    bands = settings["age_bands"]
+    min_cell = max(3, int(settings["min_cell"]))
+    # With both, a sub-category fixes its category: lines along category are single cells.
+    determined = {dims.index("category")} if {"category", "subcategory"} <= set(dims) else set()
+    published, suppressed = suppress(_count_contacts(helpline, dims, window_start, window_end, bands), min_cell,
+                                     _domains(dims, bands), determined)
+    rows = []
+    for key in sorted(published, key=lambda k: tuple(str(v) for v in k)):
+        row = dict(zip(dims, key))
+        row["count"] = published[key]
+        if published[key] is None:
+            row["suppressed"] = True
+        rows.append(row)
+    meta = {"from": start.isoformat(), "to": end.isoformat(), "by": dims, "min_cell": min_cell,
+            "suppressed_cells": suppressed, "taxonomy_version": helpline.taxonomy_version,
+            "generated_at": utcnow().isoformat(), "report": "contacts", "timezone": helpline.timezone}
+    return Table(meta, dims, rows)
+
+
+# --- operations -----------------------------------------------------------------------------
+
+def _median(values):
+    return round(statistics.median(values), 1) if values else None
+
+
+def _p90(values):
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))], 1)
+
+
+def operations_table(helpline_id: str, start: date, end: date, by: str) -> Table:
+    """Received, answered, abandoned, blocked, out of hours; wait p50/p90, handle time p50, first response p50.
+
+    Counts of contacts by time, queue and channel say nothing about a child, so no cells are suppressed.
+    """
+    helpline = db.session.get(Helpline, helpline_id)
+    dims = [d.strip() for d in (by or "").split(",") if d.strip()]
+    if (not dims or dims[0] not in OPERATION_PERIODS or any(d not in OPERATION_EXTRA for d in dims[1:])
+            or len(set(dims)) != len(dims)):
+        raise ValidationFailed(details={"by": ["day, week or month, then optionally queue and/or channel."]})
+    window_start, window_end = _window(helpline, start, end)
+    tz = ZoneInfo(helpline.timezone)
+    groups: dict[tuple, dict] = defaultdict(lambda: {"received": 0, "answered": 0, "abandoned": 0, "blocked": 0,
+                                                     "out_of_hours": 0, "waits": [], "handles": [], "responses": []})
+    stmt = (sa.select(Contact.created_at, Contact.queue_id, Contact.channel, Contact.status, Contact.queued_at,
+                      Contact.assigned_at, Contact.first_response_at, Contact.ended_at)
+            .where(Contact.helpline_id == helpline.id, Contact.created_at >= window_start, Contact.created_at < window_end)
+            .execution_options(yield_per=2000))
+    for created, queue_id, channel, status, queued, assigned, responded, ended in db.session.execute(stmt):
+        values = {dims[0]: time_value(dims[0], created.astimezone(tz)), "queue": queue_id, "channel": channel}
+        cell = groups[tuple(values[d] for d in dims)]
+        cell["received"] += 1
+        if status in ("abandoned", "blocked", "out_of_hours"):
+            cell[status] += 1
+        if assigned:
+            cell["answered"] += 1
+            if queued:
+                cell["waits"].append((assigned - queued).total_seconds())
+            if ended:
+                cell["handles"].append((ended - assigned).total_seconds())
+            if responded:
+                cell["responses"].append((responded - assigned).total_seconds())
+    rows = []
+    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+        cell = groups[key]
+        rows.append({**dict(zip(dims, key)), "received": cell["received"], "answered": cell["answered"],
+                     "abandoned": cell["abandoned"], "blocked": cell["blocked"], "out_of_hours": cell["out_of_hours"],
+                     "wait_p50_s": _median(cell["waits"]), "wait_p90_s": _p90(cell["waits"]),
+                     "handle_p50_s": _median(cell["handles"]), "first_response_p50_s": _median(cell["responses"])})
+    meta = {"from": start.isoformat(), "to": end.isoformat(), "by": dims, "generated_at": utcnow().isoformat(),
+            "report": "operations", "timezone": helpline.timezone}
+    return Table(meta, dims, rows)
+
+
+OPERATION_COLUMNS = ("received", "answered", "abandoned", "blocked", "out_of_hours", "wait_p50_s", "wait_p90_s",
+                     "handle_p50_s", "first_response_p50_s")
+
+
+def build_table(helpline_id: str, report: str, start: date, end: date, by: str) -> Table:
+    if report == "contacts":
+        return contacts_table(helpline_id, start, end, by)
+    if report == "operations":
+        return operations_table(helpline_id, start, end, by)
+    raise ValidationFailed(details={"report": ["contacts or operations"]})
+
+
+def columns_of(table: Table) -> list[str]:
+    return [*table.dims, *(OPERATION_COLUMNS if table.meta["report"] == "operations" else ("count",))]
