@@ -60,6 +60,16 @@ class Contact(db.Model):
     form: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     # Names, phone numbers and free text of the record, as encrypted JSON.
     form_private: Mapped[str | None] = mapped_column(EncryptedText)
+    # What statistics group by, copied from `form` whenever the ORM writes it (see below),
+    # so a national table is one GROUP BY over plain columns.
+    call_type: Mapped[str | None] = mapped_column(sa.String(32))
+    child_age: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    child_gender: Mapped[str | None] = mapped_column(sa.String(16))
+    child_region: Mapped[str | None] = mapped_column(sa.String(16))
+    child_language: Mapped[str | None] = mapped_column(sa.String(16))
+    # Distinct category codes, and their distinct top levels.
+    category_codes: Mapped[list | None] = mapped_column(sa.ARRAY(sa.Text()).with_variant(sa.JSON(), "sqlite"))
+    category_tops: Mapped[list | None] = mapped_column(sa.ARRAY(sa.Text()).with_variant(sa.JSON(), "sqlite"))
     # [{"from_counsellor_id", "to_queue_id", "to_counsellor_id", "note", "at"}]: the receiver reads them.
     transfers: Mapped[list] = mapped_column(JSONDocument, default=list)
     taxonomy_version: Mapped[str | None] = mapped_column(sa.String(32))
@@ -118,3 +128,22 @@ class SearchKey(db.Model):
     record_type: Mapped[str] = mapped_column(sa.String(16))  # contact | case
     record_id: Mapped[str] = mapped_column(sa.String(36), index=True)
     key_hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+def copy_statistics_fields(contact: Contact) -> None:
+    form = contact.form or {}
+    child = form.get("child") or {}
+    codes = sorted(set(form.get("categories") or []))
+    contact.call_type = form.get("call_type")
+    contact.child_age = child.get("age")
+    contact.child_gender = child.get("gender")
+    contact.child_region = child.get("region")
+    contact.child_language = child.get("language")
+    contact.category_codes = codes
+    contact.category_tops = sorted({code.split(".")[0] for code in codes})
+
+
+@sa.event.listens_for(Contact, "before_insert")
+@sa.event.listens_for(Contact, "before_update")
+def _copy_statistics_fields(mapper, connection, contact: Contact) -> None:
+    copy_statistics_fields(contact)

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.helplines.models import Helpline
 from app.helplines.settings import effective_settings
 from app.stats.dimensions import (
-    CONTACT_DIMENSIONS, GENDER_VALUES, REGION_VALUES, band_label, contact_rows, time_value,
+    CONTACT_DIMENSIONS, GENDER_VALUES, NO_CATEGORY, REGION_VALUES, TIME_DIMENSIONS, band_label, contact_rows, time_value,
 )
 from app.stats.disclosure import suppress
 
@@ -60,48 +60,43 @@ def _window(helpline: Helpline, start: date, end: date) -> tuple[datetime, datet
 
 # --- contacts -------------------------------------------------------------------------------
 
-_PG_TIME = {"year": "YYYY", "quarter": 'YYYY-"Q"Q', "month": "YYYY-MM", "week": 'IYYY-"W"IW', "day": "YYYY-MM-DD"}
-
-
 def _pg_expression(dim: str, bands, dims) -> str:
-    if dim in _PG_TIME:
-        return f"to_char(local, '{_PG_TIME[dim]}')"
+    if dim in TIME_DIMENSIONS:
+        # Truncated in the database; formatted in Python on the few grouped rows.
+        return f"date_trunc('{dim}', created_at AT TIME ZONE :tz)"
     return {
         "channel": "channel",
-        "call_type": "coalesce(form->>'call_type', 'unknown')",
-        "gender": "coalesce(form->'child'->>'gender', 'unknown')",
-        "region": "coalesce(form->'child'->>'region', 'unknown')",
-        "language": "coalesce(form->'child'->>'language', language, 'unknown')",
-        # Without sub-categories the codes are already cut to their top level (and made distinct).
+        "call_type": "coalesce(call_type, 'unknown')",
+        "gender": "coalesce(child_gender, 'unknown')",
+        "region": "coalesce(child_region, 'unknown')",
+        "language": "coalesce(child_language, language, 'unknown')",
+        # Without sub-categories the codes are the distinct top levels already.
         "category": "split_part(code, '.', 1)" if "subcategory" in dims else "code",
         "subcategory": "code",
-        "age_band": "CASE WHEN age IS NULL THEN 'unknown' "
-                    + " ".join(f"WHEN age BETWEEN {int(lo)} AND {int(hi)} THEN '{band_label(int(lo), int(hi))}'"
+        "age_band": "CASE WHEN child_age IS NULL THEN 'unknown' "
+                    + " ".join(f"WHEN child_age BETWEEN {int(lo)} AND {int(hi)} THEN '{band_label(int(lo), int(hi))}'"
                                for lo, hi in bands)
                     + " ELSE 'other' END",
     }[dim]
 
 
 def contact_counts_sql(dims: list[str], bands) -> str:
-    """The PostgreSQL statement counting finalized contacts in a window by `dims` (whitelisted names only)."""
-    with_codes = "category" in dims or "subcategory" in dims
-    # One row per distinct category (or sub-category) of a contact: it counts once in each.
-    code = "value" if "subcategory" in dims else "split_part(value, '.', 1)"
-    lateral = (
-        f" CROSS JOIN LATERAL (SELECT DISTINCT {code} AS code FROM jsonb_array_elements_text("
-        "CASE WHEN jsonb_typeof(form->'categories') = 'array' AND jsonb_array_length(form->'categories') > 0 "
-        "THEN form->'categories' ELSE '[\"none\"]'::jsonb END)) AS codes"
-        if with_codes else ""
-    )
+    """The PostgreSQL statement counting finalized contacts in a window by `dims` (whitelisted names only).
+
+    One GROUP BY over plain columns (copied from the record when it is written); a
+    contact's distinct categories are unnested so it counts once in each.
+    """
+    lateral = ""
+    if "category" in dims or "subcategory" in dims:
+        codes = "category_codes" if "subcategory" in dims else "category_tops"
+        lateral = (f" CROSS JOIN LATERAL unnest(CASE WHEN cardinality({codes}) > 0 THEN {codes}"
+                   f" ELSE ARRAY['{NO_CATEGORY}'] END) AS code")
     columns = ", ".join(f"{_pg_expression(d, bands, dims)} AS d{i}" for i, d in enumerate(dims))
-    groups = ", ".join(f"d{i}" for i in range(len(dims)))
+    groups = ", ".join(str(i + 1) for i in range(len(dims)))
     return (
-        "SELECT " + columns + ", count(*) AS n FROM ("
-        " SELECT created_at AT TIME ZONE :tz AS local, channel, language, form,"
-        " (form->'child'->>'age')::int AS age FROM contacts"
+        f"SELECT {columns}, count(*) AS n FROM contacts{lateral}"
         " WHERE helpline_id = :helpline_id AND finalized_at IS NOT NULL"
-        " AND created_at >= :start AND created_at < :end) AS base" + lateral +
-        " GROUP BY " + groups
+        f" AND created_at >= :start AND created_at < :end GROUP BY {groups}"
     )
 
 
@@ -109,7 +104,11 @@ def _count_contacts(helpline: Helpline, dims: list[str], start: datetime, end: d
     if dialect_name() == "postgresql":
         result = db.session.execute(sa.text(contact_counts_sql(dims, bands)),
                                     {"tz": helpline.timezone, "helpline_id": helpline.id, "start": start, "end": end})
-        return {tuple(row[:-1]): row[-1] for row in result}
+        counts: Counter = Counter()
+        for row in result:
+            key = tuple(time_value(d, v) if d in TIME_DIMENSIONS else v for d, v in zip(dims, row[:-1]))
+            counts[key] += row[-1]
+        return dict(counts)
     tz = ZoneInfo(helpline.timezone)
     counts: Counter = Counter()
     stmt = (sa.select(Contact.created_at, Contact.channel, Contact.language, Contact.form)

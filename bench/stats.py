@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Statistics benchmark: the service against the best hand-written SQL, at national scale.
+
+Fills a fresh PostgreSQL database with N synthetic finalized contacts (skewed
+over categories, ages, genders, channels and 12 months), then times
+by=month,category,age_band,gender through the service layer (disclosure
+control included) and a hand-written GROUP BY for the same cells. Prints:
+
+    contacts=<n> stats_s=<n> sql_s=<n> ratio=<n> peak_rss_mb=<n>
+
+Run: .venv/bin/python bench/stats.py [--contacts 1000000]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Skewed like real helpline data: a few categories and ages dominate.
+FILL_SQL = """
+INSERT INTO contacts (id, helpline_id, channel, status, priority, risk_flag, language, thread_key, form, transfers,
+                      taxonomy_version, created_at, finalized_at, updated_at,
+                      call_type, child_age, child_gender, child_region, category_codes, category_tops)
+SELECT md5(g::text || 'c'), %(helpline_id)s,
+       (ARRAY['sms','sms','sms','whatsapp','whatsapp','chat','web','voice'])[1 + (g * 7) %% 8],
+       'completed', 'normal', false, 'en', md5(g::text), form, '[]'::jsonb, 'chi-2024', t, t + interval '1 hour', t,
+       -- the statistics columns, as the app copies them from the record
+       form->>'call_type', (form->'child'->>'age')::smallint, form->'child'->>'gender', form->'child'->>'region',
+       ARRAY(SELECT DISTINCT v FROM jsonb_array_elements_text(form->'categories') v ORDER BY v),
+       ARRAY(SELECT DISTINCT split_part(v, '.', 1) FROM jsonb_array_elements_text(form->'categories') v ORDER BY 1)
+FROM (
+  SELECT g,
+         timestamptz '2025-01-01' + (random() * 364) * interval '1 day' AS t,
+         jsonb_build_object(
+           'call_type', CASE WHEN random() < 0.85 THEN 'child' ELSE 'caller_about_child' END,
+           'categories', CASE WHEN random() < 0.25
+               THEN jsonb_build_array(cats[1 + floor(power(random(), 2) * 20)::int], cats[1 + floor(random() * 20)::int])
+               ELSE jsonb_build_array(cats[1 + floor(power(random(), 2) * 20)::int]) END,
+           'child', jsonb_build_object(
+               'age', CASE WHEN random() < 0.1 THEN NULL ELSE 8 + floor(power(random(), 0.7) * 15)::int END,
+               'gender', (ARRAY['girl','girl','girl','boy','boy','non_binary','unknown'])[1 + floor(random() * 7)::int],
+               'region', (ARRAY['city','city','town','rural','unknown'])[1 + floor(random() * 5)::int])) AS form
+  FROM generate_series(1, %(n)s) AS g,
+       (SELECT ARRAY['mental_health.anxiety','family.general','violence.bullying','mental_health.mood',
+                     'peers.friends','violence.physical','mental_health.suicidal','education.school',
+                     'violence.sexual','mental_health.self_harm','family.caregiver','physical_health.srh',
+                     'violence.neglect','peers.partner','services.legal','sexuality.orientation',
+                     'discrimination.gender','missing.runaway','violence.cyberbullying','mental_health.eating'] AS cats) c
+) AS rows
+"""
+
+HAND_SQL = """
+SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS month, code AS category,
+       CASE WHEN child_age IS NULL THEN 'unknown' WHEN child_age <= 9 THEN '0-9' WHEN child_age <= 12 THEN '10-12'
+            WHEN child_age <= 15 THEN '13-15' WHEN child_age <= 17 THEN '16-17' WHEN child_age <= 25 THEN '18-25'
+            ELSE 'other' END AS age_band,
+       coalesce(child_gender, 'unknown') AS gender, count(*)
+FROM contacts CROSS JOIN LATERAL unnest(category_tops) AS code
+WHERE helpline_id = %(helpline_id)s AND finalized_at IS NOT NULL
+  AND created_at >= '2025-01-01' AND created_at < '2026-01-01'
+GROUP BY 1, 2, 3, 4
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs each")
+    args = parser.parse_args()
+
+    import psycopg
+    from cryptography.fernet import Fernet
+
+    database = f"helpline_stats_bench_{os.getpid()}"
+    with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {database}")
+    os.environ.update(APP_CONFIG="production", DATABASE_URL=f"{args.pg}/{database}", SECRET_KEY="bench-" + "s" * 40,
+                      DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(), LOG_LEVEL="WARNING")
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from app import create_app
+        from app.extensions import db
+        from app.helplines import service as helplines
+        from app.stats.service import contacts_table
+
+        app = create_app()
+        with app.app_context():
+            helpline_id = helplines.create_helpline("bench", "Bench", "UTC").id
+        with psycopg.connect(f"{args.pg}/{database}", autocommit=True) as connection:
+            started = time.perf_counter()
+            connection.execute(FILL_SQL, {"helpline_id": helpline_id, "n": args.contacts})
+            connection.execute("VACUUM ANALYZE contacts")
+            print(f"filled {args.contacts} contacts in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            sql_times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                hand_rows = connection.execute(HAND_SQL, {"helpline_id": helpline_id}).fetchall()
+                sql_times.append(time.perf_counter() - started)
+        stats_times = []
+        with app.app_context():
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                table = contacts_table(helpline_id, date(2025, 1, 1), date(2025, 12, 31), "month,category,age_band,gender")
+                stats_times.append(time.perf_counter() - started)
+                db.session.remove()
+        published = sum(r["count"] or 0 for r in table.rows)
+        raw = sum(r[-1] for r in hand_rows)
+        print(f"cells={len(table.rows)} suppressed={table.meta['suppressed_cells']} published_total={published} "
+              f"raw_total={raw}", file=sys.stderr)
+        stats_s, sql_s = min(stats_times), min(sql_times)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"contacts={args.contacts} stats_s={stats_s:.2f} sql_s={sql_s:.2f} ratio={stats_s / sql_s:.2f} "
+              f"peak_rss_mb={peak:.0f}")
+    finally:
+        with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
