@@ -69,6 +69,9 @@ class BaseConfig:
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
 
+    # work_mem for the statistics query (PostgreSQL), per query and worker.
+    STATS_WORK_MEM_MB = 64
+
     # Run APScheduler inside the web process (make run does); production runs
     # `flask --app wsgi scheduler run` as its own process instead.
     SCHEDULER_IN_PROCESS = False
