@@ -1,6 +1,5 @@
 """Health probes, the OpenAPI document and the docs page."""
 import flask_migrate
-import sqlalchemy as sa
 
 from app import create_app
 from app.extensions import db

@@ -7,7 +7,6 @@ from app.core.time import utcnow
 from app.extensions import db
 from tests.channel_helpers import contacts, send_sms, update_contact
 from tests.conftest import is_postgres
-from tests.helpers import assert_error
 
 ROLES = ["counsellor", "supervisor", "manager", "admin"]
 

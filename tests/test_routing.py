@@ -8,7 +8,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.routing import service as routing
 from app.routing.models import Assignment, Offer
-from tests.channel_helpers import contacts, messages, send_sms, set_settings, twiml_messages, update_contact
+from tests.channel_helpers import contacts, send_sms, set_settings, twiml_messages, update_contact
 from tests.helpers import assert_error
 
 

@@ -3,7 +3,7 @@ sections and the timeline, all under the permission rules and audited."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -16,34 +16,18 @@ from app.contacts import search
 from app.contacts.models import Contact
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import paginate
-from app.core.time import utcnow
+from app.core.time import day_start, utcnow
 from app.extensions import db
 from app.permissions import engine
+from app.permissions.access import load_record, require_record_role
 from app.permissions.service import rules_for
 
 # Which rule a status change needs.
 STATUS_ACTIONS = {"closed": "close_case"}
 
 
-def _require_record_role(user: User) -> None:
-    if user.role not in engine.RECORD_ROLES:
-        raise Forbidden("Managers and admins do not see individual records.")
-
-
 def get_case_for(user: User, case_id: str, action: str = "view_case", *, audit_as: str | None = "read") -> Case:
-    _require_record_role(user)
-    case = db.session.get(Case, case_id)
-    if case is None or case.helpline_id != user.helpline_id:
-        raise NotFound("No such case.")
-    rules = rules_for(user.helpline_id)
-    if not engine.allowed(user, rules, "view_case", case):
-        raise NotFound("No such case.")
-    if action != "view_case" and not engine.allowed(user, rules, action, case):
-        raise Forbidden(f"The permission rules do not allow {action} on this case.")
-    if audit_as:
-        audit.record(user, audit_as, "case", case.id)
-        db.session.commit()
-    return case
+    return load_record(user, Case, case_id, record_type="case", view_action="view_case", action=action, audit_as=audit_as)
 
 
 def serialise_case(case: Case) -> dict:
@@ -96,7 +80,7 @@ def _link(user: User, case: Case, contact_id: str) -> Contact:
 
 
 def create_case(user: User, data: dict) -> Case:
-    _require_record_role(user)
+    require_record_role(user)
     owner = data.get("counsellor_id") or user.id
     _check_owner(user, owner)
     now = utcnow()
@@ -251,12 +235,8 @@ def timeline(user: User, case_id: str) -> list[dict]:
 
 # --- lists ------------------------------------------------------------------------------
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
 def list_cases(user: User, filters: dict, *, limit: int, cursor: str | None):
-    _require_record_role(user)
+    require_record_role(user)
     rules = rules_for(user.helpline_id)
     stmt = sa.select(Case).where(Case.helpline_id == user.helpline_id, engine.sql_filter(user, rules, "view_case", Case))
     if filters.get("status"):
@@ -264,9 +244,9 @@ def list_cases(user: User, filters: dict, *, limit: int, cursor: str | None):
     if filters.get("counsellor_id"):
         stmt = stmt.where(Case.counsellor_id == filters["counsellor_id"])
     if filters.get("from"):
-        stmt = stmt.where(Case.created_at >= _day_start(filters["from"]))
+        stmt = stmt.where(Case.created_at >= day_start(filters["from"]))
     if filters.get("to"):
-        stmt = stmt.where(Case.created_at < _day_start(filters["to"]) + timedelta(days=1))
+        stmt = stmt.where(Case.created_at < day_start(filters["to"]) + timedelta(days=1))
     if filters.get("category"):
         in_category = search.matching(user.helpline_id, "contact", search.category_key(filters["category"]))
         stmt = stmt.where(Case.id.in_(sa.select(Contact.case_id).where(Contact.id.in_(in_category))))

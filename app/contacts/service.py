@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 
 import marshmallow as ma
 import sqlalchemy as sa
@@ -19,41 +19,22 @@ from app.channels.addresses import mask
 from app.contacts import forms, search
 from app.contacts.models import LIVE_STATUSES, Contact, Message
 from app.contacts.taxonomy import category_codes
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
 from app.core.pagination import paginate
-from app.core.time import utcnow
+from app.core.time import day_start, utcnow
 from app.extensions import db
 from app.helplines.settings import effective_settings
 from app.permissions import engine
+from app.permissions.access import load_record, require_record_role
 from app.permissions.service import rules_for
 
 log = logging.getLogger(__name__)
 
-RECORD_ROLES = engine.RECORD_ROLES
-
-
-def _require_record_role(user: User) -> None:
-    if user.role not in RECORD_ROLES:
-        raise Forbidden("Managers and admins do not see individual records.")
-
-
 def get_contact_for(user: User, contact_id: str, action: str = "view_contact", *, audit_as: str | None = "read") -> Contact:
     """The contact if `user` may do `action` on it; another helpline's, or one they may not see, is 404."""
-    _require_record_role(user)
-    contact = db.session.get(Contact, contact_id)
-    if contact is None or contact.helpline_id != user.helpline_id:
-        raise NotFound("No such contact.")
-    rules = rules_for(user.helpline_id)
-    visible = engine.allowed(user, rules, "view_contact", contact) or _offered_to(contact.id, user.id)
-    if not visible:
-        raise NotFound("No such contact.")
-    if action != "view_contact" and not engine.allowed(user, rules, action, contact):
-        raise Forbidden(f"The permission rules do not allow {action} on this contact.")
-    if audit_as:
-        audit.record(user, audit_as, "contact", contact.id)
-        db.session.commit()
-    return contact
+    return load_record(user, Contact, contact_id, record_type="contact", view_action="view_contact", action=action,
+                       audit_as=audit_as, also_visible=lambda contact: _offered_to(contact.id, user.id))
 
 
 def _offered_to(contact_id: str, user_id: str) -> bool:
@@ -147,7 +128,7 @@ def finalize(user: User, contact_id: str) -> Contact:
 
 def create_offline_contact(user: User, channel: str, form: dict, created_at: datetime | None = None) -> Contact:
     """A contact logged by hand (walk-in, a call taken off-system): owned by its author, in wrap-up until finalized."""
-    _require_record_role(user)
+    require_record_role(user)
     from app.helplines.models import Helpline
 
     helpline = db.session.get(Helpline, user.helpline_id)
@@ -170,13 +151,9 @@ def create_offline_contact(user: User, channel: str, form: dict, created_at: dat
 
 # --- lists and search -------------------------------------------------------------------
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
 def list_contacts(user: User, filters: dict, *, limit: int, cursor: str | None):
     """The contacts the rules let `user` view, filtered, newest first. Audited as one search."""
-    _require_record_role(user)
+    require_record_role(user)
     rules = rules_for(user.helpline_id)
     stmt = sa.select(Contact).where(
         Contact.helpline_id == user.helpline_id, engine.sql_filter(user, rules, "view_contact", Contact))
@@ -184,9 +161,9 @@ def list_contacts(user: User, filters: dict, *, limit: int, cursor: str | None):
         if filters.get(name):
             stmt = stmt.where(getattr(Contact, name) == filters[name])
     if filters.get("from"):
-        stmt = stmt.where(Contact.created_at >= _day_start(filters["from"]))
+        stmt = stmt.where(Contact.created_at >= day_start(filters["from"]))
     if filters.get("to"):
-        stmt = stmt.where(Contact.created_at < _day_start(filters["to"]) + timedelta(days=1))
+        stmt = stmt.where(Contact.created_at < day_start(filters["to"]) + timedelta(days=1))
     if filters.get("category"):
         stmt = stmt.where(Contact.id.in_(search.matching(user.helpline_id, "contact", search.category_key(filters["category"]))))
     if filters.get("q"):

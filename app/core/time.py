@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 
 
 def utcnow() -> datetime:
@@ -7,3 +7,8 @@ def utcnow() -> datetime:
 
 def isoformat(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)

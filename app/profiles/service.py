@@ -53,25 +53,10 @@ def set_flag(profile_id: str, flag: str, until: datetime | None = None, created_
 # --- the API: permission-checked and audited ---------------------------------------
 
 def get_profile_for(user, profile_id: str, action: str = "view_profile", *, audit_as: str | None = "read"):
-    from app.audit import service as audit
-    from app.core.errors import Forbidden, NotFound
-    from app.permissions import engine
-    from app.permissions.service import rules_for
+    from app.permissions.access import load_record
 
-    if user.role not in engine.RECORD_ROLES:
-        raise Forbidden("Managers and admins do not see individual records.")
-    profile = db.session.get(Profile, profile_id)
-    if profile is None or profile.helpline_id != user.helpline_id:
-        raise NotFound("No such profile.")
-    rules = rules_for(user.helpline_id)
-    if not engine.allowed(user, rules, "view_profile", profile):
-        raise NotFound("No such profile.")
-    if action != "view_profile" and not engine.allowed(user, rules, action, profile):
-        raise Forbidden(f"The permission rules do not allow {action} on this profile.")
-    if audit_as:
-        audit.record(user, audit_as, "profile", profile.id)
-        db.session.commit()
-    return profile
+    return load_record(user, Profile, profile_id, record_type="profile", view_action="view_profile", action=action,
+                       audit_as=audit_as)
 
 
 def serialise_profile(profile: Profile) -> dict:
