@@ -139,7 +139,9 @@ def test_bad_requests_are_422(client, manager, query, field):
 
 def test_csv_and_xlsx_hold_the_same_rows(client, manager, table):
     query = {"from": "2026-01-01", "to": "2026-02-28", "by": "month,gender"}
-    as_json = stats(client, manager, **query).get_json()["rows"]
+    json_response = stats(client, manager, **query)
+    assert json_response.headers["Content-Disposition"] == 'inline; filename="contacts_2026-01-01_2026-02-28.json"'
+    as_json = json_response.get_json()["rows"]
     response = stats(client, manager, "csv", **query)
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="contacts_2026-01-01_2026-02-28.csv"'

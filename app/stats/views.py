@@ -23,7 +23,8 @@ def _send(table, fmt: str) -> Response:
     if fmt == "csv":
         return Response(formats.csv_chunks(table), mimetype="text/csv", headers=headers)
     if fmt == "json":
-        return Response(formats.as_json(table), mimetype=formats.MIMETYPES["json"])
+        return Response(formats.as_json(table), mimetype=formats.MIMETYPES["json"],
+                        headers={"Content-Disposition": f'inline; filename="{formats.filename(table, fmt)}"'})
     return Response(formats.as_xlsx(table), mimetype=formats.MIMETYPES["xlsx"], headers=headers)
 
 
