@@ -38,7 +38,14 @@ def test_openapi_document_is_generated_and_public(client):
     spec = response.get_json()
     assert spec["openapi"].startswith("3.")
     for path in ("/api/v1/auth/login", "/api/v1/me", "/api/v1/helpline", "/api/v1/users", "/api/v1/users/{user_id}",
-                 "/healthz", "/readyz"):
+                 "/healthz", "/readyz", "/api/v1/helpline/permissions", "/api/v1/queues", "/api/v1/queues/status",
+                 "/api/v1/me/availability", "/api/v1/me/offers", "/api/v1/contacts", "/api/v1/contacts/{contact_id}",
+                 "/api/v1/contacts/{contact_id}/accept", "/api/v1/contacts/{contact_id}/finalize",
+                 "/api/v1/contacts/{contact_id}/history", "/api/v1/taxonomy", "/api/v1/cases",
+                 "/api/v1/cases/{case_id}/timeline", "/api/v1/profiles/{profile_id}", "/api/v1/audit",
+                 "/api/v1/stats/contacts", "/api/v1/stats/operations", "/api/v1/stats/schedules",
+                 "/api/v1/stats/exports/{export_id}/download", "/webhooks/{helpline_code}/twilio/messaging",
+                 "/webchat/{helpline_code}/sessions", "/webchat/sessions/{session_id}/messages"):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
