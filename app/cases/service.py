@@ -251,23 +251,12 @@ def list_cases(user: User, filters: dict, *, limit: int, cursor: str | None):
         in_category = search.matching(user.helpline_id, "contact", search.category_key(filters["category"]))
         stmt = stmt.where(Case.id.in_(sa.select(Contact.case_id).where(Contact.id.in_(in_category))))
     if filters.get("q"):
-        phone = search.phone_term(filters["q"])
-        if phone:
-            from app.channels.addresses import lookup_hash
-
-            by_phone = sa.select(Contact.case_id).where(sa.or_(
-                Contact.address_hash == lookup_hash(phone, "address"),
-                Contact.id.in_(search.matching(user.helpline_id, "contact", search.phone_key(phone)))))
-            stmt = stmt.where(Case.id.in_(by_phone))
-        else:
-            keys = search.word_keys(filters["q"])
-            if not keys:
-                raise ValidationFailed(details={"q": ["Nothing to search for."]})
-            for key in keys:
-                in_contacts = sa.select(Contact.case_id).where(
-                    Contact.id.in_(search.matching(user.helpline_id, "contact", key)))
-                stmt = stmt.where(sa.or_(Case.id.in_(search.matching(user.helpline_id, "case", key)),
-                                         Case.id.in_(in_contacts)))
+        for clause, case_key in search.query_terms(user.helpline_id, filters["q"]):
+            # Through a linked contact's record, or the case's own text (summary, label, sections).
+            condition = Case.id.in_(sa.select(Contact.case_id).where(clause))
+            if case_key:
+                condition = sa.or_(condition, Case.id.in_(search.matching(user.helpline_id, "case", case_key)))
+            stmt = stmt.where(condition)
     items, next_cursor = paginate(db.session, stmt, Case.id, limit=limit, cursor=cursor)
     audit.record(user, "search", "case", None, sorted(k for k, v in filters.items() if v))
     audit.record_many(user, "list", "case", [c.id for c in items])

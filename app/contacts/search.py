@@ -6,8 +6,9 @@ import unicodedata
 
 import sqlalchemy as sa
 
-from app.channels.addresses import normalise_phone
-from app.contacts.models import SearchKey
+from app.channels.addresses import lookup_hash, normalise_phone
+from app.contacts.models import Contact, SearchKey
+from app.core.errors import ValidationFailed
 from app.core.crypto import cipher
 from app.extensions import db
 
@@ -72,3 +73,19 @@ def matching(helpline_id: str, record_type: str, key: str):
     """A subquery of the record ids carrying `key`."""
     return sa.select(SearchKey.record_id).where(
         SearchKey.helpline_id == helpline_id, SearchKey.record_type == record_type, SearchKey.key_hash == key)
+
+
+def query_terms(helpline_id: str, q: str) -> list[tuple]:
+    """What `q` asks, as (a clause a contact must meet, the key a case's own text may carry instead).
+
+    A phone number is one term, met by the contact's own address or a number in its
+    record; otherwise every word is a term that must match.
+    """
+    phone = phone_term(q)
+    if phone:
+        return [(sa.or_(Contact.address_hash == lookup_hash(phone, "address"),
+                        Contact.id.in_(matching(helpline_id, "contact", phone_key(phone)))), None)]
+    keys = word_keys(q)
+    if not keys:
+        raise ValidationFailed(details={"q": ["Nothing to search for."]})
+    return [(Contact.id.in_(matching(helpline_id, "contact", key)), key) for key in keys]

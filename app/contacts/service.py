@@ -167,21 +167,8 @@ def list_contacts(user: User, filters: dict, *, limit: int, cursor: str | None):
     if filters.get("category"):
         stmt = stmt.where(Contact.id.in_(search.matching(user.helpline_id, "contact", search.category_key(filters["category"]))))
     if filters.get("q"):
-        phone = search.phone_term(filters["q"])
-        if phone:
-            # The contact's own address, or a number written in its record.
-            from app.channels.addresses import lookup_hash
-
-            stmt = stmt.where(sa.or_(
-                Contact.address_hash == lookup_hash(phone, "address"),
-                Contact.id.in_(search.matching(user.helpline_id, "contact", search.phone_key(phone))),
-            ))
-        else:
-            keys = search.word_keys(filters["q"])
-            if not keys:
-                raise ValidationFailed(details={"q": ["Nothing to search for."]})
-            for key in keys:
-                stmt = stmt.where(Contact.id.in_(search.matching(user.helpline_id, "contact", key)))
+        for clause, _ in search.query_terms(user.helpline_id, filters["q"]):
+            stmt = stmt.where(clause)
     items, next_cursor = paginate(db.session, stmt, Contact.id, limit=limit, cursor=cursor)
     audit.record(user, "search", "contact", None, sorted(k for k, v in filters.items() if v))
     audit.record_many(user, "list", "contact", [c.id for c in items])
