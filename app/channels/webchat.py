@@ -110,7 +110,3 @@ def end_session(session: WebchatSession) -> dict:
 def serialise_message(message: Message) -> dict:
     sender = "visitor" if message.direction == "inbound" else message.sender
     return {"seq": message.id, "from": sender, "text": message.body or "", "sent_at": message.sent_at or message.created_at}
-
-
-def session_helpline_id(session_id: str) -> str | None:
-    return db.session.scalar(sa.select(WebchatSession.helpline_id).where(WebchatSession.id == session_id))
