@@ -64,6 +64,15 @@ def test_a_suppressed_cell_cannot_be_recovered_from_its_line_and_total(table_and
             assert len(hidden) != 1 or total - known == 0
 
 
+@settings(max_examples=200, deadline=None)
+@given(tables(), st.integers(3, 8), st.randoms(use_true_random=False))
+def test_the_same_table_in_any_order_gets_the_same_suppression(table_and_domains, min_cell, random):
+    table, domains = table_and_domains
+    items = list(table.items())
+    random.shuffle(items)
+    assert suppress(dict(items), min_cell, domains) == suppress(table, min_cell, domains)
+
+
 def test_examples():
     table = {("jan", "girl"): 10, ("jan", "boy"): 2, ("feb", "girl"): 7, ("feb", "boy"): 8}
     published, n = suppress(table, 5)

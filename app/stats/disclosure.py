@@ -11,9 +11,10 @@ cannot tell it from a small count. Zero cells are otherwise left out.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 
 Key = tuple
+_NONE = object()
 
 
 def suppress(table: dict[Key, int], min_cell: int, domains: list[set] | None = None,
@@ -37,33 +38,55 @@ def suppress(table: dict[Key, int], min_cell: int, domains: list[set] | None = N
     if domains:
         for i, extra in enumerate(domains):
             observed[i] |= set(extra)
+    ordered = [sorted(values, key=_sortable_value) for values in observed]
     hidden = {key for key, count in cells.items() if count < min_cell}
     phantoms: set[Key] = set()
+    dims = [dim for dim in range(width) if dim not in determined]
 
-    changed = True
-    while changed:
-        changed = False
-        for dim in range(width):
-            if dim in determined:
-                continue
-            lines: dict[Key, list[Key]] = defaultdict(list)
-            for key in list(cells) + list(phantoms):
-                lines[key[:dim] + key[dim + 1:]].append(key)
-            for members in lines.values():
-                suppressed = [k for k in members if k in hidden or k in phantoms]
-                if len(suppressed) != 1:
-                    continue
-                others = [k for k in members if k in cells and k not in hidden]
-                if others:
-                    hidden.add(min(others, key=lambda k: (cells[k], _sortable(k))))
-                    changed = True
-                    continue
-                present = {k[dim] for k in members}
-                spare = sorted((v for v in observed[dim] if v not in present), key=_sortable_value)
-                if spare:
-                    base = suppressed[0]
-                    phantoms.add(base[:dim] + (spare[0],) + base[dim + 1:])
-                    changed = True
+    # Every line of every dimension, checked once, then again only when a cell of it
+    # is newly suppressed: a worklist, so 100,000s of cells take seconds, not minutes.
+    lines: dict[tuple[int, Key], list[Key]] = defaultdict(list)
+
+    def place(key: Key) -> None:
+        for dim in dims:
+            lines[(dim, key[:dim] + key[dim + 1:])].append(key)
+
+    # Dimension by dimension, in sorted order: the same table always gets the same
+    # suppression, whatever order the database returned its cells in.
+    for dim in dims:
+        for key in sorted(cells, key=_sortable):
+            lines[(dim, key[:dim] + key[dim + 1:])].append(key)
+    pending = deque(lines)
+    queued = set(pending)
+
+    def recheck_lines_of(key: Key) -> None:
+        for dim in dims:
+            line = (dim, key[:dim] + key[dim + 1:])
+            if line not in queued:
+                queued.add(line)
+                pending.append(line)
+
+    while pending:
+        line = pending.popleft()
+        queued.discard(line)
+        dim, members = line[0], lines[line]
+        suppressed = [k for k in members if k in hidden or k in phantoms]
+        if len(suppressed) != 1:
+            continue
+        others = [k for k in members if k in cells and k not in hidden]
+        if others:
+            smallest = min(others, key=lambda k: (cells[k], _sortable(k)))
+            hidden.add(smallest)
+            recheck_lines_of(smallest)
+            continue
+        present = {k[dim] for k in members}
+        spare = next((v for v in ordered[dim] if v not in present), _NONE)
+        if spare is not _NONE:
+            base = suppressed[0]
+            phantom = base[:dim] + (spare,) + base[dim + 1:]
+            phantoms.add(phantom)
+            place(phantom)
+            recheck_lines_of(phantom)
     published: dict[Key, int | None] = {key: (None if key in hidden else count) for key, count in cells.items()}
     for key in phantoms:
         published[key] = None
