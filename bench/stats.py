@@ -28,17 +28,22 @@ sys.path.insert(0, str(ROOT))
 FILL_SQL = """
 INSERT INTO contacts (id, helpline_id, channel, status, priority, risk_flag, language, thread_key, form, transfers,
                       taxonomy_version, created_at, finalized_at, updated_at,
-                      call_type, child_age, child_gender, child_region, category_codes, category_tops)
+                      call_type, child_age, child_gender, child_region, category_codes, category_tops,
+                      queued_at, assigned_at, first_response_at, ended_at)
 SELECT md5(g::text || 'c'), %(helpline_id)s,
        (ARRAY['sms','sms','sms','whatsapp','whatsapp','chat','web','voice'])[1 + (g * 7) %% 8],
        'completed', 'normal', false, 'en', md5(g::text), form, '[]'::jsonb, 'chi-2024', t, t + interval '1 hour', t,
        -- the statistics columns, as the app copies them from the record
        form->>'call_type', (form->'child'->>'age')::smallint, form->'child'->>'gender', form->'child'->>'region',
        ARRAY(SELECT DISTINCT v FROM jsonb_array_elements_text(form->'categories') v ORDER BY v),
-       ARRAY(SELECT DISTINCT split_part(v, '.', 1) FROM jsonb_array_elements_text(form->'categories') v ORDER BY 1)
+       ARRAY(SELECT DISTINCT split_part(v, '.', 1) FROM jsonb_array_elements_text(form->'categories') v ORDER BY 1),
+       -- the operations report's times: queued after the survey, waits, first reply, conversation
+       t + interval '30 s', t + interval '30 s' + wait_s * interval '1 s',
+       t + interval '30 s' + (wait_s + reply_s) * interval '1 s', t + interval '30 s' + (wait_s + handle_s) * interval '1 s'
 FROM (
   SELECT g,
          timestamptz '2025-01-01' + (random() * 364) * interval '1 day' AS t,
+         power(random(), 3) * 900 AS wait_s, 5 + random() * 60 AS reply_s, 300 + random() * 2400 AS handle_s,
          jsonb_build_object(
            'call_type', CASE WHEN random() < 0.85 THEN 'child' ELSE 'caller_about_child' END,
            'categories', CASE WHEN random() < 0.25
@@ -98,7 +103,7 @@ def main() -> None:
         from app import create_app
         from app.extensions import db
         from app.helplines import service as helplines
-        from app.stats.service import contacts_table
+        from app.stats.service import contacts_table, operations_table
 
         app = create_app()
         with psycopg.connect(f"{args.pg}/{database}", autocommit=True) as connection:
@@ -129,6 +134,11 @@ def main() -> None:
                 table = contacts_table(helpline_id, date(2025, 1, 1), date(2025, 12, 31), "month,category,age_band,gender")
                 stats_times.append(time.perf_counter() - started)
                 db.session.remove()
+        with app.app_context():
+            started = time.perf_counter()
+            operations = operations_table(helpline_id, date(2025, 1, 1), date(2025, 12, 31), "day,channel")
+            operations_s = time.perf_counter() - started
+        print(f"operations by=day,channel rows={len(operations.rows)} operations_s={operations_s:.2f}", file=sys.stderr)
         published = sum(r["count"] or 0 for r in table.rows)
         raw = sum(r[-1] for r in hand_rows)
         print(f"cells={len(table.rows)} suppressed={table.meta['suppressed_cells']} published_total={published} "

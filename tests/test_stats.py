@@ -202,6 +202,38 @@ def test_operations(app, client, manager, helpline):
     assert_error(bad, 422)
 
 
+def test_operations_percentiles_weeks_and_queues_in_the_helplines_zone(app, client, manager, helpline):
+    from app.helplines import service
+    from app.routing.service import create_queue
+
+    with app.app_context():
+        service.update_helpline(helpline, {"timezone": "Asia/Tokyo"})
+        queue_id = create_queue(helpline, "General").id
+    sunday_utc = datetime(2026, 3, 8, 20, tzinfo=UTC)  # 05:00 on Monday 9 March in Tokyo: ISO week 11
+
+    def answered(wait_s, queue=None):
+        return (sunday_utc, "sms", {}, {"queue_id": queue, "queued_at": sunday_utc,
+                                        "assigned_at": sunday_utc + timedelta(seconds=wait_s)})
+    # Queue: waits 1..10 s -> p50 5.5 (mean of the middle two), p90 9 (the 9th of 10).
+    # No queue: waits 1..7 s -> p50 4, p90 7 (the 7th of 7); one never answered.
+    seed(app, helpline, [answered(s, queue_id) for s in range(1, 11)] + [answered(s) for s in range(1, 8)] +
+         [(sunday_utc, "sms", {}, {"status": "abandoned", "queued_at": sunday_utc, "finalized_at": None})])
+    for by, key in (("week,queue", "week"), ("month,queue,channel", "month")):
+        response = client.get("/api/v1/stats/operations", query_string={"from": "2026-03-09", "to": "2026-03-15",
+                                                                         "by": by}, headers=manager.headers)
+        assert response.status_code == 200
+        rows = {r["queue"]: r for r in response.get_json()["rows"]}
+        assert {r[key] for r in rows.values()} == {"2026-W11" if key == "week" else "2026-03"}
+        assert (rows[queue_id]["received"], rows[queue_id]["answered"]) == (10, 10)
+        assert (rows[queue_id]["wait_p50_s"], rows[queue_id]["wait_p90_s"]) == (5.5, 9.0)
+        assert (rows[None]["received"], rows[None]["answered"], rows[None]["abandoned"]) == (8, 7, 1)
+        assert (rows[None]["wait_p50_s"], rows[None]["wait_p90_s"], rows[None]["handle_p50_s"]) == (4.0, 7.0, None)
+    # The Sunday evening in UTC is Monday in Tokyo: nothing on 8 March.
+    response = client.get("/api/v1/stats/operations", query_string={"from": "2026-03-08", "to": "2026-03-08",
+                                                                     "by": "day"}, headers=manager.headers)
+    assert response.get_json()["rows"] == []
+
+
 def test_schedules_produce_and_deliver_signed_exports(app, client, manager, table):
     from app.stats import exports
 
