@@ -47,6 +47,22 @@ def test_a_case_from_a_contact(client, counsellor, case, my_contact):
     assert contact["case_id"] == case["id"]
 
 
+def test_sections_come_a_page_at_a_time_newest_first(client, counsellor, case):
+    added = [client.post(url(case, "sections", "note"), json={"data": {"text": f"note {n}"}},
+                         headers=counsellor.headers).get_json()["id"] for n in range(5)]
+    seen, cursor = [], None
+    while True:
+        body = client.get(url(case, "sections", "note"), query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
+                          headers=counsellor.headers).get_json()
+        seen.append([s["id"] for s in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [len(p) for p in seen] == [2, 2, 1] and sum(seen, []) == added[::-1]
+    assert_error(client.get(url(case, "sections", "note"), query_string={"cursor": "garbage"},
+                            headers=counsellor.headers), 422)
+
+
 @pytest.mark.parametrize("section_type", list(SECTIONS))
 def test_sections_of_every_type(client, counsellor, case, section_type):
     response = client.post(url(case, "sections", section_type), json={"data": SECTIONS[section_type]}, headers=counsellor.headers)

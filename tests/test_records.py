@@ -144,6 +144,38 @@ def test_history_lists_earlier_contacts_from_the_same_profile(app, client, super
     assert [c["id"] for c in history] == [my_contact]
 
 
+def pages(client, actor, path, limit):
+    """Every page of a list, following next_cursor; returns the pages' item ids."""
+    seen, cursor = [], None
+    while True:
+        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = client.get(path, query_string=query, headers=actor.headers).get_json()
+        seen.append([item["id"] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_transcripts_and_history_come_a_page_at_a_time(app, client, supervisor, my_contact):
+    for n in range(4):
+        send_sms(client, sender="+447700900999", body=f"more {n}")
+    chatty = contacts(app)[-1].id
+    everything = [str(m.id) for m in messages(app, chatty)]
+    transcript = pages(client, supervisor, f"/api/v1/contacts/{chatty}/messages", 2)
+    assert len(everything) >= 4 and all(1 <= len(p) <= 2 for p in transcript)
+    assert sum(transcript, []) == everything  # oldest first, each once
+    for n in range(3):
+        send_sms(client, sender="+447700900123", body=f"again {n}")
+        update_contact(app, contacts(app)[-1].id, ended_at=utcnow())
+    latest = contacts(app)[-1]
+    earlier = [c.id for c in contacts(app) if c.profile_id == latest.profile_id and c.id != latest.id]
+    history = pages(client, supervisor, f"/api/v1/contacts/{latest.id}/history", 2)
+    assert [len(p) for p in history] == [2, 1] and sum(history, []) == earlier[::-1]  # newest first
+    for bad in ({"limit": 501}, {"limit": 0}, {"limit": "ten"}, {"cursor": "bm90LWFuLWlk"}, {"cursor": "MTIz!"}):
+        assert_error(client.get(f"/api/v1/contacts/{chatty}/messages", query_string=bad,
+                                headers=supervisor.headers), 422)
+
+
 def test_every_read_and_write_is_audited_without_values(app, client, counsellor, supervisor, admin, my_contact):
     client.get(f"/api/v1/contacts/{my_contact}", headers=counsellor.headers)
     patch_form(client, counsellor, my_contact, {**COMPLETE, "summary": "secret words"})

@@ -15,7 +15,7 @@ from app.cases.schemas import SECTION_SCHEMAS
 from app.contacts import search
 from app.contacts.models import Contact
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.core.pagination import paginate
+from app.core.pagination import DEFAULT_LIMIT, paginate
 from app.core.time import day_start, utcnow
 from app.extensions import db
 from app.permissions import engine
@@ -167,11 +167,12 @@ def serialise_section(section: CaseSection) -> dict:
     }
 
 
-def list_sections(user: User, case_id: str, section_type: str) -> list[CaseSection]:
+def list_sections(user: User, case_id: str, section_type: str, *, limit: int = DEFAULT_LIMIT,
+                  cursor: str | None = None) -> tuple[list[CaseSection], str | None]:
+    """A case's sections of one type, newest first, a page at a time."""
     case = get_case_for(user, case_id)
-    return list(db.session.scalars(sa.select(CaseSection).where(CaseSection.case_id == case.id,
-                                                                CaseSection.type == section_type)
-                                   .order_by(CaseSection.created_at.desc(), CaseSection.id.desc())))
+    stmt = sa.select(CaseSection).where(CaseSection.case_id == case.id, CaseSection.type == section_type)
+    return paginate(db.session, stmt, CaseSection.id, limit=limit, cursor=cursor)
 
 
 def _section(case: Case, section_type: str, section_id: str) -> CaseSection:

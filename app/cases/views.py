@@ -7,6 +7,7 @@ from app.cases.schemas import (
     CaseCreateSchema, CaseListArgsSchema, CasePageSchema, CasePatchSchema, CaseSchema, CaseStatusSchema,
     SectionBodySchema, SectionListSchema, SectionSchema, TimelineSchema,
 )
+from app.core.pagination import PageArgsSchema
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases and their sections")
 SECTION = "<any(" + ",".join(SECTION_TYPES) + "):section_type>"
@@ -65,10 +66,12 @@ def unlink_contact(case_id, contact_id):
 
 
 @blp.route(f"/<case_id>/sections/{SECTION}", methods=["GET"])
+@blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, SectionListSchema)
-def list_sections(case_id, section_type):
-    items = service.list_sections(current_user(), case_id, section_type)
-    return {"items": [service.serialise_section(s) for s in items], "next_cursor": None}
+def list_sections(args, case_id, section_type):
+    """The case's sections of this type, newest first."""
+    items, next_cursor = service.list_sections(current_user(), case_id, section_type, **args)
+    return {"items": [service.serialise_section(s) for s in items], "next_cursor": next_cursor}
 
 
 @blp.route(f"/<case_id>/sections/{SECTION}", methods=["POST"])

@@ -21,7 +21,7 @@ from app.contacts.models import LIVE_STATUSES, Contact, Message
 from app.contacts.taxonomy import category_codes
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
-from app.core.pagination import paginate
+from app.core.pagination import DEFAULT_LIMIT, paginate
 from app.core.time import day_start, utcnow
 from app.extensions import db
 from app.helplines.settings import effective_settings
@@ -176,25 +176,28 @@ def list_contacts(user: User, filters: dict, *, limit: int, cursor: str | None):
     return items, next_cursor
 
 
-def contact_history(user: User, contact_id: str) -> list[Contact]:
-    """Earlier contacts from the same profile that the user may view, newest first."""
+def contact_history(user: User, contact_id: str, *, limit: int = DEFAULT_LIMIT,
+                    cursor: str | None = None) -> tuple[list[Contact], str | None]:
+    """Earlier contacts from the same profile that the user may view, newest first, a page at a time."""
     contact = get_contact_for(user, contact_id)
     if contact.profile_id is None:
-        return []
+        return [], None
     rules = rules_for(user.helpline_id)
-    earlier = list(db.session.scalars(
-        sa.select(Contact).where(
-            Contact.helpline_id == user.helpline_id, Contact.profile_id == contact.profile_id, Contact.id != contact.id,
-            Contact.created_at <= contact.created_at, engine.sql_filter(user, rules, "view_contact", Contact),
-        ).order_by(Contact.created_at.desc()).limit(100)
-    ))
+    stmt = sa.select(Contact).where(
+        Contact.helpline_id == user.helpline_id, Contact.profile_id == contact.profile_id, Contact.id != contact.id,
+        Contact.created_at <= contact.created_at, engine.sql_filter(user, rules, "view_contact", Contact),
+    )
+    earlier, next_cursor = paginate(db.session, stmt, Contact.id, limit=limit, cursor=cursor)
     audit.record_many(user, "read", "contact", [c.id for c in earlier])
     db.session.commit()
-    return earlier
+    return earlier, next_cursor
 
 
-def contact_messages(contact: Contact) -> list[Message]:
-    return list(db.session.scalars(sa.select(Message).where(Message.contact_id == contact.id).order_by(Message.id)))
+def contact_messages(contact: Contact, *, limit: int = DEFAULT_LIMIT,
+                     cursor: str | None = None) -> tuple[list[Message], str | None]:
+    """The transcript, oldest first, a page at a time."""
+    return paginate(db.session, sa.select(Message).where(Message.contact_id == contact.id), Message.id,
+                    limit=limit, cursor=cursor, newest_first=False)
 
 
 def _queue_outbound(contact: Contact, text: str, sender: str, author_id: str | None = None) -> Message:

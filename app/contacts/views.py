@@ -9,6 +9,7 @@ from app.contacts.schemas import (
     OfflineContactSchema, ReplySchema, TaxonomySchema,
 )
 from app.contacts.taxonomy import load_taxonomy
+from app.core.pagination import PageArgsSchema
 from app.helplines.service import get_helpline
 
 blp = Blueprint("contacts", __name__, url_prefix="/api/v1/contacts", description="Contacts, their records and messages")
@@ -64,19 +65,22 @@ def finalize(contact_id):
 
 
 @blp.route("/<contact_id>/history", methods=["GET"])
+@blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, ContactPageSchema)
-def history(contact_id):
+def history(args, contact_id):
     """Earlier contacts from the same profile that you may view, newest first."""
-    return {"items": [service.serialise_contact(c) for c in service.contact_history(current_user(), contact_id)],
-            "next_cursor": None}
+    items, next_cursor = service.contact_history(current_user(), contact_id, **args)
+    return {"items": [service.serialise_contact(c) for c in items], "next_cursor": next_cursor}
 
 
 @blp.route("/<contact_id>/messages", methods=["GET"])
+@blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, MessageListSchema)
-def list_messages(contact_id):
+def list_messages(args, contact_id):
     """The transcript, oldest first, automatic replies included (rule `view_transcript`)."""
     contact = service.get_contact_for(current_user(), contact_id, "view_transcript", audit_as="read_transcript")
-    return {"items": service.contact_messages(contact), "next_cursor": None}
+    items, next_cursor = service.contact_messages(contact, **args)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @blp.route("/<contact_id>/messages", methods=["POST"])
