@@ -63,11 +63,12 @@ FROM (
 """
 
 HAND_SQL = """
-SELECT month, code, age_band, gender, sum(n) FROM (
-  SELECT date_trunc('month', created_at AT TIME ZONE 'UTC') AS month, category_tops AS codes,
-         CASE WHEN child_age IS NULL THEN 'unknown' WHEN child_age <= 9 THEN '0-9' WHEN child_age <= 12 THEN '10-12'
-              WHEN child_age <= 15 THEN '13-15' WHEN child_age <= 17 THEN '16-17' WHEN child_age <= 25 THEN '18-25'
-              ELSE 'other' END AS age_band,
+SELECT month, code,
+       CASE WHEN age IS NULL THEN 'unknown' WHEN age <= 9 THEN '0-9' WHEN age <= 12 THEN '10-12'
+            WHEN age <= 15 THEN '13-15' WHEN age <= 17 THEN '16-17' WHEN age <= 25 THEN '18-25' ELSE 'other' END,
+       gender, sum(n)
+FROM (
+  SELECT date_trunc('month', created_at AT TIME ZONE 'UTC') AS month, category_tops AS codes, child_age AS age,
          coalesce(child_gender, 'unknown') AS gender, count(*) AS n
   FROM contacts
   WHERE helpline_id = %(helpline_id)s AND finalized_at IS NOT NULL

@@ -62,7 +62,8 @@ def _window(helpline: Helpline, start: date, end: date) -> tuple[datetime, datet
 
 # --- contacts -------------------------------------------------------------------------------
 
-def _pg_expression(dim: str, bands, dims) -> str:
+def _pg_grouped(dim: str) -> str:
+    """What the first phase groups by: plain columns, cheap to hash."""
     if dim in TIME_DIMENSIONS:
         # Truncated in the database; formatted in Python on the few grouped rows.
         return f"date_trunc('{dim}', created_at AT TIME ZONE :tz)"
@@ -72,43 +73,51 @@ def _pg_expression(dim: str, bands, dims) -> str:
         "gender": "coalesce(child_gender, 'unknown')",
         "region": "coalesce(child_region, 'unknown')",
         "language": "coalesce(child_language, language, 'unknown')",
-        "age_band": "CASE WHEN child_age IS NULL THEN 'unknown' "
-                    + " ".join(f"WHEN child_age BETWEEN {int(lo)} AND {int(hi)} THEN '{band_label(int(lo), int(hi))}'"
-                               for lo, hi in bands)
-                    + " ELSE 'other' END",
+        # The age itself: banding it per contact costs more than all the other dimensions.
+        "age_band": "child_age",
     }[dim]
+
+
+def _pg_banded(bands) -> str:
+    return ("CASE WHEN age_band IS NULL THEN 'unknown' "
+            + " ".join(f"WHEN age_band BETWEEN {int(lo)} AND {int(hi)} THEN '{band_label(int(lo), int(hi))}'"
+                       for lo, hi in bands)
+            + " ELSE 'other' END")
 
 
 def contact_counts_sql(dims: list[str], bands) -> str:
     """The PostgreSQL statement counting finalized contacts in a window by `dims` (whitelisted names only).
 
     Plain columns (copied from the record when it is written), grouped in two
-    phases when categories are asked for: first by the other dimensions and the
-    contact's array of distinct codes (few groups), then each group's count is
-    added to every code of its array, so a contact counts once in each category
-    without unnesting a million rows.
+    phases: first by the other dimensions, the raw age and the contact's array of
+    distinct codes (few groups), then each group's count is added to its age's
+    band and to every code of its array, so a contact counts once in each category
+    without unnesting millions of rows.
     """
     others = [d for d in dims if d not in ("category", "subcategory")]
-    inner = [f"{_pg_expression(d, bands, dims)} AS {d}" for d in others]
+    inner = [f"{_pg_grouped(d)} AS {d}" for d in others]
     where = (" FROM contacts WHERE helpline_id = :helpline_id AND finalized_at IS NOT NULL"
              " AND created_at >= :start AND created_at < :end")
-    if len(others) == len(dims):
-        return f"SELECT {', '.join(inner)}, count(*) AS n{where} GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
-    codes = "category_codes" if "subcategory" in dims else "category_tops"
-    inner.append(f"{codes} AS codes")
+    unnest = ""
+    if len(others) < len(dims):
+        codes = "category_codes" if "subcategory" in dims else "category_tops"
+        inner.append(f"{codes} AS codes")
+        unnest = (" CROSS JOIN LATERAL unnest(CASE WHEN cardinality(codes) > 0 THEN codes"
+                  f" ELSE ARRAY['{NO_CATEGORY}'] END) AS code")
     outer = []
     for d in dims:
         if d == "subcategory":
             outer.append("code")
         elif d == "category":
             outer.append("split_part(code, '.', 1)" if "subcategory" in dims else "code")
+        elif d == "age_band":
+            outer.append(_pg_banded(bands))
         else:
             outer.append(d)
     return (
         f"SELECT {', '.join(outer)}, sum(n)::bigint AS n FROM ("
         f"SELECT {', '.join(inner)}, count(*) AS n{where} GROUP BY {', '.join(str(i + 1) for i in range(len(inner)))}"
-        f") AS grouped CROSS JOIN LATERAL unnest(CASE WHEN cardinality(codes) > 0 THEN codes"
-        f" ELSE ARRAY['{NO_CATEGORY}'] END) AS code GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
+        f") AS grouped{unnest} GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
     )
 
 
