@@ -68,7 +68,9 @@ SELECT month, code,
             WHEN age <= 15 THEN '13-15' WHEN age <= 17 THEN '16-17' WHEN age <= 25 THEN '18-25' ELSE 'other' END,
        gender, sum(n)
 FROM (
-  SELECT date_trunc('month', created_at AT TIME ZONE 'UTC') AS month, category_tops AS codes, child_age AS age,
+  SELECT width_bucket(created_at, '{2025-01-01,2025-02-01,2025-03-01,2025-04-01,2025-05-01,2025-06-01,2025-07-01,
+                                   2025-08-01,2025-09-01,2025-10-01,2025-11-01,2025-12-01}'::timestamptz[]) AS month,
+         category_tops AS codes, child_age AS age,
          coalesce(child_gender, 'unknown') AS gender, count(*) AS n
   FROM contacts
   WHERE helpline_id = %(helpline_id)s AND finalized_at IS NOT NULL
@@ -121,10 +123,11 @@ def main() -> None:
             sql_times = []
             for _ in range(args.repeat):
                 with connection.transaction():
-                    # The best plan: hash the few groups rather than sort 6.4M rows (see the service).
+                    # The best plan: hash the few groups rather than sort 6.4M rows, reading the
+                    # covering index rather than the table (see the service).
                     connection.execute("SET LOCAL work_mem = '64MB'")
-                    connection.execute("SET LOCAL enable_sort = off")
-                    connection.execute("SET LOCAL jit = off")
+                    for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan", "jit"):
+                        connection.execute(f"SET LOCAL {setting} = off")
                     started = time.perf_counter()
                     hand_rows = connection.execute(HAND_SQL, {"helpline_id": helpline_id}).fetchall()
                     sql_times.append(time.perf_counter() - started)

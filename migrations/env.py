@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from alembic import context
 from flask import current_app
 
+from app.core.db import include_in_schema_of
 from app.core.types import EncryptedText, UTCDateTime
 
 config = context.config
@@ -40,6 +41,7 @@ def configure_args(connection) -> dict:
     args.setdefault("process_revision_directives", _skip_empty_autogenerate)
     args.setdefault("compare_type", True)
     args.setdefault("render_item", render_item)
+    args.setdefault("include_object", include_in_schema_of(connection.dialect.name))
     # SQLite cannot ALTER most things; batch mode copies the table instead.
     args.setdefault("render_as_batch", connection.dialect.name == "sqlite")
     return args

@@ -3,18 +3,27 @@ import flask_migrate
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from app.core.db import include_in_schema_of
 from app.extensions import db
 
 
 def schema_diff():
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": False})
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True, "compare_server_default": False,
+            "include_object": include_in_schema_of(connection.dialect.name)})
         return compare_metadata(context, db.metadata)
 
 
 def test_migrated_schema_matches_the_models(ctx):
     # The session's database was built by `upgrade` from empty (see conftest).
     assert schema_diff() == []
+
+
+def test_postgresql_has_the_statistics_index_and_sqlite_does_not(ctx):
+    with db.engine.connect() as connection:
+        names = {index["name"] for index in db.inspect(connection).get_indexes("contacts")}
+        assert ("ix_contacts_statistics" in names) == (connection.dialect.name == "postgresql")
 
 
 def test_downgrade_to_base_and_upgrade_again(ctx):

@@ -28,6 +28,14 @@ class Contact(db.Model):
         ),
         sa.Index("ix_contacts_status_queued_at", "status", "queued_at"),
         sa.Index("ix_contacts_helpline_id_created_at", "helpline_id", "created_at"),
+        # Statistics read only this index (an index-only scan): finalized contacts by time,
+        # with every column a table can be broken down by. A third of the table's size.
+        sa.Index(
+            "ix_contacts_statistics", "helpline_id", "created_at",
+            postgresql_include=["channel", "call_type", "child_age", "child_gender", "child_region", "child_language",
+                                "language", "category_tops", "category_codes"],
+            postgresql_where=sa.text("finalized_at IS NOT NULL"),
+        ).ddl_if(dialect="postgresql"),
         sa.CheckConstraint(
             sa.text("status IN ('bot', 'queued', 'offered', 'active', 'wrapup', 'completed', 'abandoned', "
                     "'blocked', 'out_of_hours')"),

@@ -55,3 +55,12 @@ def execute(stmt, params: dict | None = None):
 def for_update_skip_locked(stmt: sa.Select) -> sa.Select:
     """Row locks that a second worker skips (PostgreSQL); SQLite has one writer at a time anyway."""
     return stmt.with_for_update(skip_locked=True) if dialect_name() == "postgresql" else stmt
+
+
+def include_in_schema_of(dialect: str):
+    """Alembic's `include_object` for `dialect`: model objects created only on another database
+    (`.ddl_if(dialect=...)`, such as PostgreSQL's covering index) are not part of its schema."""
+    def include_object(obj, name, type_, reflected, compare_to) -> bool:
+        only_on = getattr(obj, "_ddl_if", None)
+        return only_on is None or only_on.dialect in (None, dialect)
+    return include_object
