@@ -116,6 +116,48 @@ def test_age_bands_from_settings_and_time_in_the_helplines_zone(app, client, man
     assert rows_of(stats(client, manager, **{"from": "2026-01-31", "to": "2026-01-31", "by": "month"})) == {}
 
 
+def test_local_days_weeks_and_months_across_a_daylight_saving_change(app, client, manager, helpline):
+    from app.helplines import service
+
+    with app.app_context():
+        service.update_helpline(helpline, {"timezone": "Europe/London", "settings": {"min_cell": 3}})
+    # London moves to BST (UTC+1) at 01:00 UTC on Sunday 29 March 2026.
+    seed(app, helpline, [(datetime(2026, 3, 28, 23, 30, tzinfo=UTC), "sms", girl(12, "peers.friends"))] * 3 +  # Sat 23:30
+         [(datetime(2026, 3, 29, 23, 30, tzinfo=UTC), "sms", girl(12, "peers.friends"))] * 4 +  # Mon 00:30 BST
+         [(datetime(2026, 3, 31, 23, 30, tzinfo=UTC), "sms", girl(12, "peers.friends"))] * 5)   # Wed 1 April 00:30
+    window = {"from": "2026-03-28", "to": "2026-04-01"}
+    assert rows_of(stats(client, manager, **window, by="day")) == {
+        ("2026-03-28",): 3, ("2026-03-30",): 4, ("2026-04-01",): 5}
+    assert rows_of(stats(client, manager, **window, by="week")) == {("2026-W13",): 3, ("2026-W14",): 9}
+    assert rows_of(stats(client, manager, **window, by="month")) == {("2026-03",): 7, ("2026-04",): 5}
+    # A window of whole local days: 1 April starts at 23:00 UTC on 31 March.
+    assert rows_of(stats(client, manager, **{"from": "2026-04-01", "to": "2026-04-01"}, by="day")) == {
+        ("2026-04-01",): 5}
+
+
+def test_postgresql_counts_by_hashing_from_an_index_never_sorting_or_scanning_the_table(app, manager, helpline):
+    # At scale the plan is an index-only scan of ix_contacts_statistics (bench/stats.py); on the
+    # suite's few rows the planner may as well read the other (helpline_id, created_at) index.
+    from tests.conftest import is_postgres
+
+    if not is_postgres(app):
+        pytest.skip("the covering index and its plan are PostgreSQL's")
+    from datetime import date
+
+    from app.stats import service
+
+    with app.app_context():
+        service.plan_for_counting()
+        dims = ["month", "category", "age_band", "gender"]
+        params, _ = service._period_params(dims, service.ZoneInfo("UTC"), date(2026, 1, 1), date(2026, 12, 31))
+        plan = "\n".join(row[0] for row in db.session.execute(
+            sa.text("EXPLAIN " + service.contact_counts_sql(dims, [[0, 12], [13, 17]])),
+            {**params, "helpline_id": helpline, "start": datetime(2026, 1, 1, tzinfo=UTC),
+             "end": datetime(2027, 1, 1, tzinfo=UTC)}))
+        db.session.rollback()
+    assert "HashAggregate" in plan and "Index" in plan and "Seq Scan" not in plan and "Sort" not in plan
+
+
 def test_every_dimension_is_accepted(client, manager, table):
     for dim in ("year", "quarter", "month", "week", "day", "channel", "call_type", "category", "subcategory",
                 "age_band", "gender", "region", "language"):

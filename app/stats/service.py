@@ -151,21 +151,27 @@ def contact_counts_sql(dims: list[str], bands) -> str:
     )
 
 
+def plan_for_counting() -> None:
+    """Planner settings for the counting query, for this transaction only (PostgreSQL).
+
+    The planner cannot estimate how many groups the dimensions make, assumes about one per
+    contact and sorts every row on disk (17 s at 6.4M). The real groups are few, bounded by
+    the dimensions' values, so hash them in memory (4x faster); a hash table that outgrows
+    work_mem spills to disk. JIT compiling these few simple expressions costs more (0.4 s at
+    1M) than it saves. Every column read is in ix_contacts_statistics: an index-only scan
+    reads a third of what a scan of the wide table does, yet the planner, pricing index pages
+    as random reads, would scan the table (or the narrower index plus the table).
+    """
+    db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
+    for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan", "jit"):
+        db.session.execute(sa.text(f"SET LOCAL {setting} = off"))
+
+
 def _count_contacts(helpline: Helpline, dims: list[str], start: date, end: date, bands) -> dict[tuple, int]:
     tz = ZoneInfo(helpline.timezone)
     window_start, window_end = _window(helpline, start, end)
     if dialect_name() == "postgresql":
-        # This transaction only. The planner cannot estimate how many groups expressions
-        # over created_at make, assumes about one per contact and sorts every row on disk
-        # (17 s at 6.4M). The real groups are few, bounded by the dimensions' values, so hash
-        # them in memory (4x faster); a hash table that outgrows work_mem spills to disk.
-        # JIT compiling these few simple expressions costs more (0.4 s at 1M) than it saves.
-        # Every column read is in ix_contacts_statistics: an index-only scan reads a third of
-        # what a scan of the wide table does, yet the planner, pricing index pages as random
-        # reads, would scan the table (or the narrower index plus the table).
-        db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
-        for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan", "jit"):
-            db.session.execute(sa.text(f"SET LOCAL {setting} = off"))
+        plan_for_counting()
         params, labels = _period_params(dims, tz, start, end)
         result = db.session.execute(sa.text(contact_counts_sql(dims, bands)),
                                     {**params, "helpline_id": helpline.id, "start": window_start, "end": window_end})
