@@ -1,4 +1,4 @@
-"""Assertions shared by the tests."""
+"""Assertions and readers shared by the tests."""
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -11,3 +11,15 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+def pages(client, actor, path, limit):
+    """Every page of a list, following next_cursor; returns the pages' item ids."""
+    seen, cursor = [], None
+    while True:
+        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        body = client.get(path, query_string=query, headers=actor.headers).get_json()
+        seen.append([item["id"] for item in body["items"]])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app.core.time import utcnow
 from app.extensions import db
 from tests.channel_helpers import contacts, send_sms, set_settings, update_contact
-from tests.helpers import assert_error
+from tests.helpers import assert_error, pages
 
 SECTIONS = {
     "note": {"text": "Spoke with the school counsellor"},
@@ -50,14 +50,7 @@ def test_a_case_from_a_contact(client, counsellor, case, my_contact):
 def test_sections_come_a_page_at_a_time_newest_first(client, counsellor, case):
     added = [client.post(url(case, "sections", "note"), json={"data": {"text": f"note {n}"}},
                          headers=counsellor.headers).get_json()["id"] for n in range(5)]
-    seen, cursor = [], None
-    while True:
-        body = client.get(url(case, "sections", "note"), query_string={"limit": 2, **({"cursor": cursor} if cursor else {})},
-                          headers=counsellor.headers).get_json()
-        seen.append([s["id"] for s in body["items"]])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            break
+    seen = pages(client, counsellor, url(case, "sections", "note"), 2)
     assert [len(p) for p in seen] == [2, 2, 1] and sum(seen, []) == added[::-1]
     assert_error(client.get(url(case, "sections", "note"), query_string={"cursor": "garbage"},
                             headers=counsellor.headers), 422)

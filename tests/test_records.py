@@ -8,7 +8,7 @@ from app.contacts.taxonomy import category_codes, load_taxonomy
 from app.core.time import utcnow
 from app.extensions import db
 from tests.channel_helpers import contacts, messages, send_sms, set_settings, update_contact
-from tests.helpers import assert_error
+from tests.helpers import assert_error, pages
 
 COMPLETE = {"call_type": "child", "categories": ["violence.bullying"], "child": {"age": 13, "gender": "girl"}}
 
@@ -142,18 +142,6 @@ def test_history_lists_earlier_contacts_from_the_same_profile(app, client, super
     latest = contacts(app)[1].id
     history = client.get(f"/api/v1/contacts/{latest}/history", headers=supervisor.headers).get_json()["items"]
     assert [c["id"] for c in history] == [my_contact]
-
-
-def pages(client, actor, path, limit):
-    """Every page of a list, following next_cursor; returns the pages' item ids."""
-    seen, cursor = [], None
-    while True:
-        query = {"limit": limit, **({"cursor": cursor} if cursor else {})}
-        body = client.get(path, query_string=query, headers=actor.headers).get_json()
-        seen.append([item["id"] for item in body["items"]])
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return seen
 
 
 def test_transcripts_and_history_come_a_page_at_a_time(app, client, supervisor, my_contact):

@@ -5,6 +5,7 @@ from marshmallow import fields, validate
 
 from app.cases.models import CASE_STATUSES
 from app.contacts.forms import GENDERS
+from app.core.pagination import PageSchema
 
 _text = lambda n=20_000, **kw: fields.String(validate=validate.Length(max=n), **kw)  # noqa: E731
 
@@ -92,9 +93,8 @@ class CaseListArgsSchema(ma.Schema):
     q = fields.String(validate=validate.Length(1, 200))
 
 
-class CasePageSchema(ma.Schema):
+class CasePageSchema(PageSchema):
     items = fields.List(fields.Nested(CaseSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class SectionSchema(ma.Schema):
@@ -108,9 +108,8 @@ class SectionSchema(ma.Schema):
     updated_at = fields.DateTime()
 
 
-class SectionListSchema(ma.Schema):
+class SectionListSchema(PageSchema):
     items = fields.List(fields.Nested(SectionSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class SectionBodySchema(ma.Schema):

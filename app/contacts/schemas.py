@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.channels.schemas import MAX_TEXT
+from app.core.pagination import PageSchema
 
 
 class ContactSchema(ma.Schema):
@@ -36,9 +37,8 @@ class OfferedContactSchema(ContactSchema):
     offer_expires_at = fields.DateTime()
 
 
-class OfferListSchema(ma.Schema):
+class OfferListSchema(PageSchema):
     items = fields.List(fields.Nested(OfferedContactSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class MessageSchema(ma.Schema):
@@ -58,9 +58,8 @@ class MessageSchema(ma.Schema):
     sent_at = fields.DateTime(allow_none=True)
 
 
-class MessageListSchema(ma.Schema):
+class MessageListSchema(PageSchema):
     items = fields.List(fields.Nested(MessageSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class ReplySchema(ma.Schema):
@@ -92,9 +91,8 @@ class ContactListArgsSchema(ma.Schema):
     q = fields.String(validate=validate.Length(1, 200))
 
 
-class ContactPageSchema(ma.Schema):
+class ContactPageSchema(PageSchema):
     items = fields.List(fields.Nested(ContactSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class FormPatchSchema(ma.Schema):

@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.contacts.models import CHANNELS
+from app.core.pagination import PageSchema
 
 
 class QueueSchema(ma.Schema):
@@ -27,9 +28,8 @@ class QueuePatchSchema(ma.Schema):
     offer_timeout_s = fields.Integer(strict=True, validate=validate.Range(5, 3600))
 
 
-class QueueListSchema(ma.Schema):
+class QueueListSchema(PageSchema):
     items = fields.List(fields.Nested(QueueSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class QueueStatusSchema(ma.Schema):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.pagination import PageSchema
 from app.stats.exports import PERIODS
 
 FORMATS = ("json", "csv", "xlsx")
@@ -51,9 +52,8 @@ class ScheduleCreatedSchema(ScheduleSchema):
     signing_secret = fields.String(metadata={"description": "The HMAC key for X-Signature; shown only now."})
 
 
-class ScheduleListSchema(ma.Schema):
+class ScheduleListSchema(PageSchema):
     items = fields.List(fields.Nested(ScheduleSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class ExportSchema(ma.Schema):
@@ -71,9 +71,8 @@ class ExportSchema(ma.Schema):
     delivered_at = fields.DateTime(allow_none=True)
 
 
-class ExportPageSchema(ma.Schema):
+class ExportPageSchema(PageSchema):
     items = fields.List(fields.Nested(ExportSchema))
-    next_cursor = fields.String(allow_none=True)
 
 
 class ExportListArgsSchema(ma.Schema):

@@ -151,6 +151,11 @@ def contact_counts_sql(dims: list[str], bands) -> str:
     )
 
 
+def _give_work_mem() -> None:
+    """Room for this transaction's grouping and sorting in memory (STATS_WORK_MEM_MB)."""
+    db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
+
+
 def plan_for_counting() -> None:
     """Planner settings for the counting query, for this transaction only (PostgreSQL).
 
@@ -162,7 +167,7 @@ def plan_for_counting() -> None:
     reads a third of what a scan of the wide table does, yet the planner, pricing index pages
     as random reads, would scan the table (or the narrower index plus the table).
     """
-    db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
+    _give_work_mem()
     for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan", "jit"):
         db.session.execute(sa.text(f"SET LOCAL {setting} = off"))
 
@@ -272,7 +277,7 @@ def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date
     tz = ZoneInfo(helpline.timezone)
     window_start, window_end = _window(helpline, start, end)
     if dialect_name() == "postgresql":
-        db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
+        _give_work_mem()
         params, labels = _period_params(dims[:1], tz, start, end)
         result = db.session.execute(sa.text(operation_cells_sql(dims)),
                                     {**params, "helpline_id": helpline.id, "start": window_start, "end": window_end})
