@@ -28,7 +28,8 @@ seed: migrate
 
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT) (docs at /api/docs); Ctrl-C stops."
-	SCHEDULER_IN_PROCESS=1 $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) wsgi:app
+	@# exec: gunicorn replaces the shell, so SIGTERM and Ctrl-C reach it and nothing is left serving.
+	SCHEDULER_IN_PROCESS=1 exec $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) wsgi:app
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

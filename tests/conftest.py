@@ -7,7 +7,9 @@ with empty tables.
 """
 from __future__ import annotations
 
+import io
 import itertools
+import logging
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -149,3 +151,17 @@ def counsellor(make_user, helpline):
 @pytest.fixture
 def manager(make_user, helpline):
     return make_user(helpline, "manager")
+
+
+@pytest.fixture
+def log_output():
+    """What the app's JSON log handler writes, captured in a buffer."""
+    configured = next(h for h in logging.getLogger().handlers if getattr(h, "_helpline_handler", False))
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(configured.formatter)
+    for log_filter in configured.filters:
+        handler.addFilter(log_filter)
+    logging.getLogger().addHandler(handler)
+    yield buffer
+    logging.getLogger().removeHandler(handler)

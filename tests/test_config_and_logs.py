@@ -74,20 +74,6 @@ def test_key_rotation_reads_old_values(ctx):
     assert before.lookup_hash("+447700900123", "phone") == after.lookup_hash("+447700900123", "phone")
 
 
-@pytest.fixture
-def log_output():
-    """What the app's JSON log handler writes, captured in a buffer."""
-    configured = next(h for h in logging.getLogger().handlers if getattr(h, "_helpline_handler", False))
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(configured.formatter)
-    for log_filter in configured.filters:
-        handler.addFilter(log_filter)
-    logging.getLogger().addHandler(handler)
-    yield buffer
-    logging.getLogger().removeHandler(handler)
-
-
 def test_request_logs_are_json_lines_without_personal_data(client, counsellor, log_output):
     client.post("/api/v1/auth/login", json={"email": counsellor.email, "password": PASSWORD})
     client.get("/api/v1/me?q=%2B447700900123", headers=counsellor.headers)

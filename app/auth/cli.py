@@ -21,7 +21,8 @@ users_cli = AppGroup("users", help="Create users and API tokens.")
 @click.option("--email", required=True)
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--name", default="")
-@click.option("--password", default=None, help="Without one the user can sign in only with tokens from 'users token'.")
+@click.option("--password", default=None, help="At least 12 characters, hard to guess. Without one the user can "
+              "sign in only with tokens from 'users token'.")
 def create_user(helpline_code, email, role, name, password):
     """Create a user in a helpline."""
     helpline = find_helpline_by_code(helpline_code)

@@ -15,6 +15,8 @@ from app.auth.service import authenticate_token
 from app.core.errors import Forbidden, Unauthorized
 
 PUBLIC_ENDPOINTS = {"auth.login", "api-docs.openapi_json"}
+# What a user whose password an admin set may do before changing it.
+PASSWORD_CHANGE_ENDPOINTS = {"auth.change_password", "auth.logout", "auth.me"}
 
 
 def init_auth(app: Flask) -> None:
@@ -31,7 +33,11 @@ def init_auth(app: Flask) -> None:
         if token is None:
             raise Unauthorized("The token is invalid, expired or revoked.", code="invalid_token")
         g.user = token.user
+        g.user_id = token.user.id
         g.token = token
+        if token.user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            raise Forbidden("Change the password an admin set before anything else (POST /api/v1/me/password).",
+                            code="password_change_required")
 
 
 def current_user() -> User:

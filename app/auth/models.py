@@ -28,6 +28,8 @@ class User(db.Model):
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     role: Mapped[str] = mapped_column(sa.String(16))
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    # Set when an admin sets the password: until the user changes it, only the change-password route works.
+    must_change_password: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     availability: Mapped[str] = mapped_column(sa.String(16), default="offline")
     availability_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,6 +20,12 @@ class SkillsSchema(ma.Schema):
     queues = fields.List(fields.String(validate=validate.Length(1, 36)), validate=validate.Length(max=100))
 
 
+class PasswordChangeSchema(ma.Schema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(1, 1024))
+    new_password = fields.String(required=True, load_only=True, validate=validate.Length(12, 1024),
+                                 metadata={"description": "At least 12 characters, zxcvbn score 3 or more."})
+
+
 class LoginSchema(ma.Schema):
     email = fields.String(required=True, validate=validate.Length(1, 254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(1, 1024))
@@ -41,6 +47,7 @@ class UserSchema(ma.Schema):
     availability = fields.String(metadata={"enum": list(AVAILABILITY)})
     capacity = fields.Dict()
     skills = fields.Dict()
+    must_change_password = fields.Boolean()
     created_at = fields.DateTime()
 
 
@@ -58,7 +65,9 @@ class UserCreateSchema(ma.Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     name = fields.String(load_default="", validate=validate.Length(max=200))
-    password = fields.String(load_only=True, validate=validate.Length(10, 1024))
+    password = fields.String(load_only=True, validate=validate.Length(12, 1024), metadata={
+        "description": "One-time: at least 12 characters and hard to guess (zxcvbn score 3); "
+                       "the user must change it (POST /api/v1/me/password) before anything else."})
     capacity = capacity_field
     skills = fields.Nested(SkillsSchema)
 
@@ -67,7 +76,8 @@ class UserPatchSchema(ma.Schema):
     email = fields.Email(validate=validate.Length(max=254))
     role = fields.String(validate=validate.OneOf(ROLES))
     name = fields.String(validate=validate.Length(max=200))
-    password = fields.String(load_only=True, validate=validate.Length(10, 1024))
+    password = fields.String(load_only=True, validate=validate.Length(12, 1024), metadata={
+        "description": "One-time, as on creation; the user's tokens are revoked."})
     active = fields.Boolean()
     capacity = capacity_field
     skills = fields.Nested(SkillsSchema)

@@ -9,9 +9,13 @@ import sqlalchemy as sa
 from flask import current_app
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
+from app.audit import service as audit
 from app.auth.models import ApiToken, User
+from app.core.db import commit_unique
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from app.core.ids import new_id
 from app.core.pagination import paginate
 from app.core.time import utcnow
 from app.extensions import db
@@ -19,6 +23,26 @@ from app.extensions import db
 TOKEN_PREFIX = "hlt_"
 # What a supervisor may change on a user; everything else is the admin's.
 SUPERVISOR_USER_FIELDS = frozenset({"capacity", "skills"})
+MIN_PASSWORD_LENGTH = 12
+# zxcvbn's score, 0 (guessable in seconds) to 4; 3 resists an offline attack on a slow hash.
+MIN_PASSWORD_SCORE = 3
+EMAIL_TAKEN = ("A user with this email exists.", "email_taken")
+
+
+def check_password_strength(password: str, *, user_inputs: tuple = ()) -> None:
+    """422 unless the password is long and hard to guess; the API and the CLI share this rule."""
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
+    else:
+        # zxcvbn's cost grows with length; its verdict on the first 100 characters is the one that matters.
+        verdict = zxcvbn(password[:100], user_inputs=[i for i in user_inputs if i])
+        if verdict["score"] < MIN_PASSWORD_SCORE:
+            hint = verdict["feedback"].get("warning") or "It is too easy to guess."
+            problems.append(f"{hint} Add more words or characters.".strip())
+    if problems:
+        raise ValidationFailed(details={"password": problems})
+
 
 class PasswordHashing:
     """argon2 with the app's cost settings (the testing config lowers them)."""
@@ -82,6 +106,33 @@ def authenticate_token(raw_token: str) -> ApiToken | None:
     )
 
 
+def revoke_tokens_of(user_id: str, *, except_token_id: str | None = None) -> None:
+    """Every live token of the user stops working (in the caller's transaction)."""
+    stmt = sa.update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    if except_token_id is not None:
+        stmt = stmt.where(ApiToken.id != except_token_id)
+    db.session.execute(stmt.values(revoked_at=utcnow()))
+
+
+def change_password(user: User, token_id: str, current_password: str, new_password: str) -> User:
+    """The user's own change: the current password must match; their other tokens are revoked."""
+    me = db.session.get(User, user.id)
+    if not _hashing().matches(me.password_hash, current_password):
+        raise Forbidden("The current password is wrong.", code="wrong_password")
+    if new_password == current_password:
+        raise ValidationFailed(details={"new_password": ["Choose a password you have not used here."]})
+    try:
+        check_password_strength(new_password, user_inputs=(me.email, me.name))
+    except ValidationFailed as error:
+        raise ValidationFailed(details={"new_password": error.details["password"]}) from None
+    me.password_hash = hash_password(new_password)
+    me.must_change_password = False
+    revoke_tokens_of(me.id, except_token_id=token_id)
+    audit.record(me, "change_password", "user", me.id, ["password"])
+    db.session.commit()
+    return me
+
+
 def revoke_token(token_id: str) -> None:
     db.session.execute(
         sa.update(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
@@ -134,24 +185,56 @@ def _check_queue_skills(helpline_id: str, skills: dict | None) -> None:
 
 def create_user(
     helpline_id: str, email: str, role: str, *, name: str = "", password: str | None = None,
-    capacity: dict | None = None, skills: dict | None = None,
+    capacity: dict | None = None, skills: dict | None = None, actor: User | None = None,
 ) -> User:
+    """A new user. A password set by an admin (`actor`) is one-time: it must be changed at first use.
+
+    The unique email constraint decides a race between two creations, not a look first (409)."""
     email = email.strip().lower()
-    if find_user_by_email(email) is not None:
-        raise Conflict("A user with this email exists.", code="email_taken")
+    if password is not None:
+        check_password_strength(password, user_inputs=(email, name))
     _check_queue_skills(helpline_id, skills)
     user = User(
-        helpline_id=helpline_id, email=email, role=role, name=name or "",
+        id=new_id(), helpline_id=helpline_id, email=email, role=role, name=name or "",
         password_hash=hash_password(password) if password else None,
+        must_change_password=actor is not None and password is not None,
         capacity=capacity or {}, skills=skills or {},
     )
     db.session.add(user)
-    db.session.commit()
+    if actor is not None:
+        audit.record(actor, "create", "user", user.id, ["email", "role", "name", "capacity", "skills",
+                                                         *(["password"] if password else [])])
+    commit_unique(*EMAIL_TAKEN)
     return user
 
 
+def _check_admin_changes(actor: User, user: User, changes: dict) -> None:
+    """No one raises or lowers their own role or switches themselves off; a helpline keeps an active admin."""
+    demoted = "role" in changes and changes["role"] != user.role
+    deactivated = changes.get("active") is False and user.active
+    if user.id == actor.id and demoted:
+        raise Forbidden("You cannot change your own role.", code="own_role")
+    if user.id == actor.id and deactivated:
+        raise Forbidden("You cannot deactivate yourself.", code="own_account")
+    if user.role == "admin" and user.active and (demoted or deactivated):
+        # Every active admin's row locked, in one order: two admins demoting each other at once
+        # queue up instead of both succeeding (or deadlocking), and the second sees the first's change.
+        admins = db.session.scalars(
+            _lock_rows(sa.select(User.id).where(User.helpline_id == user.helpline_id, User.role == "admin",
+                                                User.active.is_(True)).order_by(User.id))
+        ).all()
+        if not set(admins) - {user.id}:
+            raise Conflict("The helpline's last active admin cannot be removed.", code="last_admin")
+
+
+def _lock_rows(stmt):
+    return stmt.with_for_update() if db.engine.dialect.name == "postgresql" else stmt
+
+
 def update_user(actor: User, user_id: str, changes: dict) -> User:
-    """Admins change anything; supervisors only capacity and skills."""
+    """Admins change anything but their own role; supervisors only capacity and skills. Audited by field name.
+
+    A new role or a password set by an admin revokes the user's tokens; that password is one-time."""
     user = get_user(actor.helpline_id, user_id)
     if actor.role == "supervisor":
         refused = sorted(set(changes) - SUPERVISOR_USER_FIELDS)
@@ -159,28 +242,30 @@ def update_user(actor: User, user_id: str, changes: dict) -> User:
             raise Forbidden("Supervisors may change only capacity and skills.", details={"fields": refused})
     elif actor.role != "admin":
         raise Forbidden()
+    _check_admin_changes(actor, user, changes)
+    if "password" in changes:
+        check_password_strength(changes["password"], user_inputs=(user.email, user.name))
     if "email" in changes:
-        email = changes["email"].strip().lower()
-        other = find_user_by_email(email)
-        if other is not None and other.id != user.id:
-            raise Conflict("A user with this email exists.", code="email_taken")
-        user.email = email
+        user.email = changes["email"].strip().lower()
     if "skills" in changes:
         _check_queue_skills(actor.helpline_id, changes["skills"])
+    revoke = "password" in changes or ("role" in changes and changes["role"] != user.role)
     for field in ("name", "role", "capacity", "skills"):
         if field in changes:
             setattr(user, field, changes[field])
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
+        user.must_change_password = True
     if "active" in changes:
         user.active = changes["active"]
         if not user.active:
             user.availability = "offline"
-            # A deactivated user's tokens stop working at once.
-            db.session.execute(
-                sa.update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
-            )
-    db.session.commit()
+            revoke = True
+    if revoke:
+        # A deactivated or re-roled user's sessions end at once; so do an admin's when it sets their password.
+        revoke_tokens_of(user.id)
+    audit.record(actor, "update", "user", user.id, sorted(changes))
+    commit_unique(*EMAIL_TAKEN)
     if {"capacity", "skills", "active", "role"} & set(changes):
         # More room or new skills can take waiting contacts now.
         from app.routing.service import dispatch_safely

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from app.auth import service
 from app.auth.guard import current_user, roles_required
 from app.auth.schemas import (
-    LoginResponseSchema, LoginSchema, MeSchema, UserCreateSchema, UserListArgsSchema,
+    LoginResponseSchema, LoginSchema, MeSchema, PasswordChangeSchema, UserCreateSchema, UserListArgsSchema,
     UserPageSchema, UserPatchSchema, UserSchema,
 )
 from app.extensions import limiter
@@ -55,6 +55,14 @@ def me():
     return current_user()
 
 
+@blp.route("/me/password", methods=["POST"])
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, MeSchema)
+def change_password(args):
+    """Change one's own password. Every other token of the caller is revoked; this one stays."""
+    return service.change_password(current_user(), g.token.id, args["current_password"], args["new_password"])
+
+
 @users_blp.route("", methods=["GET"])
 @roles_required("admin", "supervisor")
 @users_blp.arguments(UserListArgsSchema, location="query")
@@ -73,7 +81,7 @@ def list_users(args):
 @users_blp.response(201, UserSchema)
 def create_user(args):
     """Create a user in the caller's helpline (admin)."""
-    return service.create_user(current_user().helpline_id, **args)
+    return service.create_user(current_user().helpline_id, actor=current_user(), **args)
 
 
 @users_blp.route("/<user_id>", methods=["GET"])
@@ -88,5 +96,6 @@ def get_user(user_id):
 @users_blp.arguments(UserPatchSchema)
 @users_blp.response(200, UserSchema)
 def update_user(args, user_id):
-    """Change a user. Admins change anything; supervisors only `capacity` and `skills` (403 otherwise)."""
+    """Change a user. Admins change anything but their own role or activity; supervisors only `capacity` and
+    `skills` (403 otherwise). The last active admin cannot be demoted or deactivated (409)."""
     return service.update_user(current_user(), user_id, args)

@@ -134,12 +134,16 @@ def retry_due_messages(batch: int = 50) -> int:
     return len(ids)
 
 
-def record_delivery_status(provider_sid: str, twilio_status: str, error_code: str | None) -> bool:
-    """A Twilio status callback; returns whether one of our messages changed."""
+def record_delivery_status(helpline_id: str, provider_sid: str, twilio_status: str, error_code: str | None) -> bool:
+    """A Twilio status callback, signed for `helpline_id`; returns whether one of that helpline's messages changed.
+
+    Scoped to the helpline whose token signed the request: another helpline's account
+    cannot move our messages' statuses, even knowing their sids."""
     status = TWILIO_STATUS.get((twilio_status or "").lower())
     if status is None:
         return False
-    message = db.session.scalar(sa.select(Message).where(Message.provider_sid == provider_sid, Message.direction == "outbound"))
+    message = db.session.scalar(sa.select(Message).where(
+        Message.provider_sid == provider_sid, Message.direction == "outbound", Message.helpline_id == helpline_id))
     if message is None or STATUS_RANK[status] < STATUS_RANK.get(message.status, 0):
         return False
     message.status = status

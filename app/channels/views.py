@@ -86,7 +86,7 @@ def twilio_messaging(fields, helpline_code):
 @webhooks_blp.doc(security=[], responses={200: {"description": "Empty TwiML", "content": {"text/xml": {}}}})
 def twilio_status(fields, helpline_code):
     """A delivery callback for one of our outbound messages."""
-    outbound.record_delivery_status(fields["MessageSid"], fields["MessageStatus"], fields.get("ErrorCode"))
+    outbound.record_delivery_status(g.helpline.id, fields["MessageSid"], fields["MessageStatus"], fields.get("ErrorCode"))
     return _twiml([])
 
 

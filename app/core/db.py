@@ -6,6 +6,9 @@ from functools import lru_cache
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from sqlalchemy.exc import IntegrityError
+
+from app.core.errors import Conflict
 from app.extensions import db
 
 
@@ -64,3 +67,22 @@ def include_in_schema_of(dialect: str):
         only_on = getattr(obj, "_ddl_if", None)
         return only_on is None or only_on.dialect in (None, dialect)
     return include_object
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    return sqlstate == "23505" if sqlstate is not None else "UNIQUE constraint failed" in str(error.orig)
+
+
+def commit_unique(message: str, code: str) -> None:
+    """Commit; if a unique constraint refuses the write, roll back and raise a 409 Conflict.
+
+    The constraint decides races: two requests that both looked and found nothing still
+    cannot both insert the same name, and the loser gets a 409, never a 500."""
+    try:
+        db.session.commit()
+    except IntegrityError as error:
+        db.session.rollback()
+        if not is_unique_violation(error):
+            raise
+        raise Conflict(message, code=code) from None

@@ -7,11 +7,14 @@ webargs' validation errors into the contract's JSON.
 from __future__ import annotations
 
 import logging
+import traceback
 
 import marshmallow as ma
 from flask import jsonify
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
+
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,30 @@ def register_error_handlers(app) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
-        # Only the type: messages of database errors can carry stored values.
-        log.error("unhandled error", extra={"error_type": type(error).__name__}, exc_info=app.config.get("LOG_TRACEBACKS", True))
+        # This handler must answer whatever state the failure left: roll back first (a failed
+        # flush leaves the session unusable), and never let logging or rendering raise.
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the connection itself may be gone
+            pass
+        try:
+            log.error("unhandled error", extra=describe_error(error))
+        except Exception:  # noqa: BLE001
+            pass
         return error_response(500, "internal_error", "Something went wrong; it has been logged.")
+
+
+def describe_error(error: BaseException) -> dict:
+    """What may be logged of an error: its type, a database error's SQLSTATE and constraint name, and where
+    it was raised (file, line, function). Never its message: database messages quote submitted values
+    (PostgreSQL's DETAIL and CONTEXT lines), and so can other libraries'."""
+    original = getattr(error, "orig", None)
+    diag = getattr(original, "diag", None)
+    frames = traceback.extract_tb(error.__traceback__)[-8:]
+    return {
+        "error_type": type(error).__name__,
+        "db_error_type": type(original).__name__ if original is not None else None,
+        "sqlstate": getattr(original, "sqlstate", None),
+        "constraint": getattr(diag, "constraint_name", None),
+        "where": [f"{frame.filename.rsplit('/', 2)[-1]}:{frame.lineno} {frame.name}" for frame in frames],
+    }

@@ -93,7 +93,6 @@ def init_request_logging(app: Flask) -> None:
     def _log_request(response):
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        user = g.get("user")
         log.info(
             "request",
             extra={
@@ -102,7 +101,8 @@ def init_request_logging(app: Flask) -> None:
                 "path": request.path,
                 "status": response.status_code,
                 "duration_ms": duration_ms,
-                "user_id": user.id if user is not None else None,
+                # The id kept at authentication: touching the ORM user here could query a failed session.
+                "user_id": g.get("user_id"),
             },
         )
         if g.get("request_id"):

@@ -21,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.core.errors import describe_error
 from app.core.time import utcnow
 from app.extensions import db
 
@@ -52,11 +53,12 @@ def run_job(app: Flask, job: Job) -> None:
     with app.app_context():
         try:
             result = job.func()
-            log.info("job done", extra={"job": job.name, "result": result,
+            # DEBUG: some jobs run every few seconds; failures are the lines worth reading.
+            log.debug("job done", extra={"job": job.name, "result": result,
                                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
         except Exception as error:  # a failing job must not stop the scheduler
             db.session.rollback()
-            log.error("job failed", extra={"job": job.name, "error_type": type(error).__name__}, exc_info=True)
+            log.error("job failed", extra={"job": job.name, **describe_error(error)})
         finally:
             db.session.remove()
 

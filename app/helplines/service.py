@@ -9,7 +9,8 @@ from flask import current_app
 
 import marshmallow as ma
 
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.db import commit_unique
+from app.core.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.helplines.models import Helpline
 from app.helplines.schemas import validate_timezone
@@ -89,15 +90,13 @@ def create_helpline(
         validate_timezone(timezone)
     except ma.ValidationError as error:
         raise ValidationFailed(details={"timezone": error.messages}) from None
-    if find_helpline_by_code(code) is not None:
-        raise Conflict(f"A helpline with code {code!r} exists.", code="helpline_exists")
     helpline = Helpline(
         code=code, name=name, timezone=timezone,
         twilio_account_sid=twilio_account_sid, twilio_auth_token=twilio_auth_token,
         settings=settings or {},
     )
     db.session.add(helpline)
-    db.session.commit()
+    commit_unique(f"A helpline with code {code!r} exists.", "helpline_exists")
     invalidate_config_cache()
     return helpline
 

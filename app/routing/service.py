@@ -25,11 +25,10 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import User
 from app.contacts.models import Contact
-from app.core.db import dialect_name
+from app.core.db import commit_unique, dialect_name
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
@@ -43,6 +42,7 @@ DEFAULT_OFFER_TIMEOUT_S = 30
 DECLINE_COOLDOWN = timedelta(minutes=5)
 LAPSES_BEFORE_BREAK = 2
 DISPATCH_BATCH = 50
+QUEUE_EXISTS = ("A queue with this name exists.", "queue_exists")
 
 
 # --- queues ------------------------------------------------------------------------
@@ -66,25 +66,21 @@ def create_queue(
     helpline_id: str, name: str, *, channels: list | None = None, languages: list | None = None,
     priority: int = 0, offer_timeout_s: int = DEFAULT_OFFER_TIMEOUT_S,
 ) -> Queue:
-    if find_queue_by_name(helpline_id, name) is not None:
-        raise Conflict("A queue with this name exists.", code="queue_exists")
     queue = Queue(
         helpline_id=helpline_id, name=name, channels=channels or [], languages=languages or [],
         priority=priority, offer_timeout_s=offer_timeout_s,
     )
     db.session.add(queue)
-    db.session.commit()
+    commit_unique(*QUEUE_EXISTS)
     invalidate_queue_cache()
     return queue
 
 
 def update_queue(helpline_id: str, queue_id: str, changes: dict) -> Queue:
     queue = get_queue(helpline_id, queue_id)
-    if "name" in changes and changes["name"] != queue.name and find_queue_by_name(helpline_id, changes["name"]):
-        raise Conflict("A queue with this name exists.", code="queue_exists")
     for field, value in changes.items():
         setattr(queue, field, value)
-    db.session.commit()
+    commit_unique(*QUEUE_EXISTS)
     invalidate_queue_cache()
     return queue
 
@@ -393,11 +389,8 @@ def _close_assignment(contact: Contact, reason: str, now) -> None:
 
 
 def _commit_or_conflict() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict("Someone else took this contact first.", code="already_assigned") from None
+    # The one-open-assignment index decides who took the contact.
+    commit_unique("Someone else took this contact first.", "already_assigned")
 
 
 def accept(user: User, contact_id: str) -> Contact:
