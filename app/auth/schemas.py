@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.vocabulary import LanguageTag
+
 from app.auth.models import AVAILABILITY, ROLES
 from app.core.pagination import PageArgsSchema, PageSchema
 from app.helplines.settings import CHANNELS
@@ -16,7 +18,7 @@ capacity_field = fields.Dict(
 
 
 class SkillsSchema(ma.Schema):
-    languages = fields.List(fields.String(validate=validate.Length(2, 16)), validate=validate.Length(max=50))
+    languages = fields.List(LanguageTag(), validate=validate.Length(max=50))
     queues = fields.List(fields.String(validate=validate.Length(1, 36)), validate=validate.Length(max=100))
 
 

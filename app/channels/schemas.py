@@ -4,6 +4,19 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.http import CONTROL_IN_TEXT
+from app.core.vocabulary import LanguageTag
+
+class ChannelText(fields.String):
+    """A message body from a provider: control characters other than tab and line breaks are dropped, not
+    refused, so a child's message is never lost for what their phone put in it (PostgreSQL refuses NUL)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return CONTROL_IN_TEXT.sub("", super()._deserialize(value, attr, data, **kwargs))
+
+
+_NO_CONTROL = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
+
 # Longer than any channel carries (SMS 1,600, WhatsApp 4,096): a child's message is never cut.
 MAX_TEXT = 20_000
 _SID = validate.Regexp(r"^[A-Z]{2}[0-9a-fA-F]{32}$", error="Not a Twilio sid.")
@@ -17,9 +30,9 @@ class TwilioMessagingSchema(ma.Schema):
 
     MessageSid = fields.String(required=True, validate=_SID)
     AccountSid = fields.String(required=True, validate=_SID)
-    From = fields.String(required=True, validate=validate.Length(1, 200))
-    To = fields.String(required=True, validate=validate.Length(1, 200))
-    Body = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
+    From = fields.String(required=True, validate=[validate.Length(1, 200), _NO_CONTROL])
+    To = fields.String(required=True, validate=[validate.Length(1, 64), _NO_CONTROL])
+    Body = ChannelText(load_default="", validate=validate.Length(max=MAX_TEXT))
     NumMedia = fields.Integer(load_default=0, validate=validate.Range(0, 100))
 
 
@@ -29,21 +42,21 @@ class TwilioStatusSchema(ma.Schema):
 
     MessageSid = fields.String(required=True, validate=_SID)
     AccountSid = fields.String(required=True, validate=_SID)
-    MessageStatus = fields.String(required=True, validate=validate.Length(1, 32))
-    ErrorCode = fields.String(load_default=None, validate=validate.Length(max=32))
+    MessageStatus = fields.String(required=True, validate=[validate.Length(1, 32), _NO_CONTROL])
+    ErrorCode = fields.String(load_default=None, validate=[validate.Length(max=32), _NO_CONTROL])
 
 
 class TwilioConversationsSchema(ma.Schema):
     class Meta:
         unknown = ma.EXCLUDE
 
-    EventType = fields.String(required=True, validate=validate.Length(1, 64))
+    EventType = fields.String(required=True, validate=[validate.Length(1, 64), _NO_CONTROL])
     AccountSid = fields.String(required=True, validate=_SID)
     ConversationSid = fields.String(load_default=None, validate=_SID)
     MessageSid = fields.String(load_default=None, validate=_SID)
-    Author = fields.String(load_default=None, validate=validate.Length(1, 200))
-    Body = fields.String(load_default="", validate=validate.Length(max=MAX_TEXT))
-    Source = fields.String(load_default=None, validate=validate.Length(max=32))
+    Author = fields.String(load_default=None, validate=[validate.Length(1, 200), _NO_CONTROL])
+    Body = ChannelText(load_default="", validate=validate.Length(max=MAX_TEXT))
+    Source = fields.String(load_default=None, validate=[validate.Length(max=32), _NO_CONTROL])
     MediaCount = fields.Integer(load_default=0, validate=validate.Range(0, 100))
 
     @ma.validates_schema
@@ -61,7 +74,7 @@ class PreSurveyAnswersSchema(ma.Schema):
 
 
 class WebchatSessionCreateSchema(ma.Schema):
-    language = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    language = LanguageTag(load_default=None)
     pre_survey = fields.Nested(PreSurveyAnswersSchema, load_default=None)
 
 

@@ -8,10 +8,11 @@ import json
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.vocabulary import LanguageTag
+
 CALL_TYPES_DATA = ("child", "caller_about_child")
 CALL_TYPES_NON_DATA = ("silent", "blank", "joke", "hang_up", "wrong_number", "abusive", "thank_you", "question")
 GENDERS = ("girl", "boy", "non_binary", "unknown")
-REGIONS = ("city", "town", "rural", "unknown")
 LIVING_SITUATIONS = (
     "alternative_care", "group_residential_facility", "homeless", "in_detention", "living_independently",
     "with_parents", "with_relatives", "other",
@@ -35,8 +36,9 @@ _age = fields.Integer(strict=True, allow_none=True, validate=validate.Range(0, 2
 class ChildSchema(ma.Schema):
     age = _age
     gender = fields.String(allow_none=True, validate=validate.OneOf(GENDERS))
-    language = fields.String(allow_none=True, validate=validate.Length(max=16))
-    region = fields.String(allow_none=True, validate=validate.OneOf(REGIONS))
+    language = LanguageTag(allow_none=True)
+    # One of the helpline's settings.regions (checked by the service, which knows the helpline).
+    region = fields.String(allow_none=True, validate=validate.Length(1, 16))
     province = fields.String(allow_none=True, validate=validate.Length(max=100))
     district = fields.String(allow_none=True, validate=validate.Length(max=100))
     living_situation = fields.String(allow_none=True, validate=validate.OneOf(LIVING_SITUATIONS))

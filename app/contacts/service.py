@@ -65,15 +65,24 @@ def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
 
 # --- records --------------------------------------------------------------------------
 
-def _validated_form(form: dict, taxonomy_version: str) -> dict:
+def _validated_form(form: dict, taxonomy_version: str, settings: dict) -> dict:
     try:
         form = forms.FormSchema().load(form)
     except ma.ValidationError as error:
         raise ValidationFailed(details={"form": error.messages}) from None
+    region = (form.get("child") or {}).get("region")
+    if region is not None and region != "unknown" and region not in settings["regions"]:
+        raise ValidationFailed(details={"form": {"child": {"region": ["Not one of the helpline's regions."]}}})
     unknown = [code for code in form.get("categories") or [] if code not in category_codes(taxonomy_version)]
     if unknown:
         raise ValidationFailed(details={"form": {"categories": [f"Unknown category code: {c}" for c in unknown]}})
     return form
+
+
+def _settings_of(helpline_id: str) -> dict:
+    from app.helplines.models import Helpline
+
+    return effective_settings(db.session.get(Helpline, helpline_id).settings)
 
 
 def _store_form(contact: Contact, form: dict) -> None:
@@ -99,7 +108,7 @@ def save_form(user: User, contact_id: str, form: dict) -> Contact:
     contact = get_contact_for(user, contact_id, "edit_contact", audit_as=None)
     if contact.finalized_at is not None and user.role != "supervisor":
         raise Conflict("The record is finalized; only a supervisor may change it now.", code="contact_finalized")
-    form = _validated_form(form, contact.taxonomy_version or "chi-2024")
+    form = _validated_form(form, contact.taxonomy_version or "chi-2024", _settings_of(contact.helpline_id))
     changed = _changed_fields(contact_form(contact), form)
     _store_form(contact, form)
     audit.record(user, "update", "contact", contact.id, ["form." + name for name in changed])
@@ -133,7 +142,7 @@ def create_offline_contact(user: User, channel: str, form: dict, created_at: dat
 
     helpline = db.session.get(Helpline, user.helpline_id)
     now = utcnow()
-    form = _validated_form(form, helpline.taxonomy_version)
+    form = _validated_form(form, helpline.taxonomy_version, effective_settings(helpline.settings))
     contact_id = new_id()
     contact = Contact(
         id=contact_id, helpline_id=user.helpline_id, channel=channel, status="wrapup", counsellor_id=user.id,

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.vocabulary import LanguageTag
+
 from app.helplines.settings import CHANNELS, WEEKDAYS
 
 _TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
@@ -152,7 +154,14 @@ class SettingsSchema(ma.Schema):
         fields.String(validate=validate.Regexp(_ORIGIN, error="An origin is scheme://host[:port], no path.")),
         validate=validate.Length(max=50),
     )
-    default_language = fields.String(validate=validate.Regexp(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"))
+    default_language = LanguageTag()
+    regions = fields.List(
+        fields.String(validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,15}$",
+                                               error="A region is a code: lower-case letters, digits, - and _, "
+                                                     "at most 16.")),
+        validate=validate.Length(max=500),
+        metadata={"description": "Codes child.region may take; statistics publish only these (and unknown)."},
+    )
     queue_position_notice = fields.Boolean()
 
 

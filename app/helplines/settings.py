@@ -36,6 +36,9 @@ DEFAULT_SETTINGS: dict = {
     "min_cell": 5,
     "age_bands": [[0, 9], [10, 12], [13, 15], [16, 17], [18, 25]],
     "webchat_origins": [],
+    # The regions a record's child.region may name (a closed list, so statistics never publish typed text);
+    # "unknown" is always allowed.
+    "regions": ["city", "town", "rural"],
     "default_language": "en",
     "queue_position_notice": False,
 }

@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.core.vocabulary import LanguageTag
+
 from app.contacts.models import CHANNELS
 from app.core.pagination import PageSchema
 
@@ -12,7 +14,7 @@ class QueueSchema(ma.Schema):
     name = fields.String(required=True, validate=validate.Length(1, 100))
     channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)), load_default=list,
                            metadata={"description": "Channels this queue takes; empty takes any."})
-    languages = fields.List(fields.String(validate=validate.Length(2, 16)), load_default=list,
+    languages = fields.List(LanguageTag(), load_default=list,
                             metadata={"description": "Languages this queue takes; empty takes any."})
     priority = fields.Integer(strict=True, load_default=0, validate=validate.Range(-1000, 1000),
                               metadata={"description": "Higher first, when a contact fits several queues."})
@@ -23,7 +25,7 @@ class QueueSchema(ma.Schema):
 class QueuePatchSchema(ma.Schema):
     name = fields.String(validate=validate.Length(1, 100))
     channels = fields.List(fields.String(validate=validate.OneOf(CHANNELS)))
-    languages = fields.List(fields.String(validate=validate.Length(2, 16)))
+    languages = fields.List(LanguageTag())
     priority = fields.Integer(strict=True, validate=validate.Range(-1000, 1000))
     offer_timeout_s = fields.Integer(strict=True, validate=validate.Range(5, 3600))
 

@@ -9,7 +9,6 @@ CONTACT_DIMENSIONS = ("year", "quarter", "month", "week", "day", "channel", "cal
                       "age_band", "gender", "region", "language")
 TIME_DIMENSIONS = ("year", "quarter", "month", "week", "day")
 GENDER_VALUES = ("girl", "boy", "non_binary", "unknown")
-REGION_VALUES = ("city", "town", "rural", "unknown")
 NO_CATEGORY = "none"
 
 
@@ -68,3 +67,19 @@ def contact_rows(created_at: datetime, channel: str, language: str | None, form:
         values = {**base, "category": top, "subcategory": code}
         rows.add(tuple(values[d] for d in dims))
     return sorted(rows, key=str)
+
+
+OUTSIDE_VOCABULARY = "other"
+
+
+def closed_value(dimension: str, value, vocabulary: dict):
+    """`value` if the dimension's closed vocabulary holds it, else "other".
+
+    Input validation keeps typed text out of every dimension column; this is where that is
+    enforced on the way out, so a value stored before a rule existed, or by a bug, is never
+    published. `vocabulary` maps a dimension to a set of values or to a predicate."""
+    allowed = vocabulary.get(dimension)
+    if allowed is None or value in ("unknown", NO_CATEGORY, None):
+        return value
+    ok = allowed(value) if callable(allowed) else value in allowed
+    return value if ok else OUTSIDE_VOCABULARY

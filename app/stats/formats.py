@@ -7,6 +7,7 @@ import json
 from typing import Iterator
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from app.stats.service import Table, columns_of
 
@@ -15,6 +16,19 @@ MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
+
+
+# OWASP's CSV-injection rule: a cell a spreadsheet would read as a formula or command starts with one of these.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralised(value):
+    """A text cell made inert: prefixed with ' when a spreadsheet would evaluate it. Numbers pass as they are.
+
+    Every dimension value already comes from a closed vocabulary; this is the second wall."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
 
 
 def filename(table: Table, fmt: str) -> str:
@@ -30,9 +44,9 @@ def csv_chunks(table: Table) -> Iterator[bytes]:
     columns = columns_of(table)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(columns)
+    writer.writerow([neutralised(c) for c in columns])
     for row in table.rows:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow(["" if row.get(c) is None else neutralised(row.get(c)) for c in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
             buffer.seek(0)
@@ -44,15 +58,28 @@ def as_xlsx(table: Table) -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(table.meta["report"])
     columns = columns_of(table)
-    sheet.append(columns)
+    sheet.append(_text_cells(sheet, columns))
     for row in table.rows:
-        sheet.append([row.get(c) for c in columns])
+        sheet.append(_text_cells(sheet, [row.get(c) for c in columns]))
     notes = workbook.create_sheet("about")
     for key, value in table.meta.items():
-        notes.append([key, ", ".join(value) if isinstance(value, list) else value])
+        notes.append(_text_cells(notes, [key, ", ".join(value) if isinstance(value, list) else value]))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def _text_cells(sheet, values: list) -> list:
+    """Strings as typed string cells: openpyxl would otherwise store any text starting with = as a formula."""
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=neutralised(value))
+            cell.data_type = "s"
+            cells.append(cell)
+        else:
+            cells.append(value)
+    return cells
 
 
 def render(table: Table, fmt: str) -> bytes:

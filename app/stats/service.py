@@ -12,21 +12,25 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
 
+from app.contacts.forms import CALL_TYPES_DATA, CALL_TYPES_NON_DATA
 from app.contacts.models import CHANNELS, Contact
+from app.contacts.taxonomy import category_codes
 from app.core.db import dialect_name
 from app.core.errors import ValidationFailed
 from app.core.time import utcnow
+from app.core.vocabulary import canonical_language
 from app.extensions import db
 from app.helplines.models import Helpline
 from app.helplines.settings import effective_settings
 from app.stats.dimensions import (
-    CONTACT_DIMENSIONS, GENDER_VALUES, NO_CATEGORY, REGION_VALUES, TIME_DIMENSIONS, band_label, contact_rows, time_value,
+    CONTACT_DIMENSIONS, GENDER_VALUES, NO_CATEGORY, TIME_DIMENSIONS, band_label, closed_value, contact_rows, time_value,
 )
 from app.stats.disclosure import suppress
 
@@ -195,9 +199,31 @@ def _count_contacts(helpline: Helpline, dims: list[str], start: date, end: date,
     return dict(counts)
 
 
-def _domains(dims: list[str], bands) -> list[set]:
+@lru_cache(maxsize=4096)
+def _is_language_tag(value) -> bool:
+    try:
+        return canonical_language(value) == value
+    except ValueError:
+        return False
+
+
+def _within_vocabulary(counts: dict[tuple, int], dims: list[str], settings: dict, taxonomy_version: str) -> dict:
+    """Counts with every value outside its dimension's closed vocabulary merged into "other"."""
+    codes = category_codes(taxonomy_version)
+    vocabulary = {
+        "channel": set(CHANNELS), "gender": set(GENDER_VALUES), "region": set(settings["regions"]),
+        "call_type": set(CALL_TYPES_DATA + CALL_TYPES_NON_DATA), "language": _is_language_tag,
+        "category": {code.split(".")[0] for code in codes}, "subcategory": set(codes),
+    }
+    closed: Counter = Counter()
+    for key, count in counts.items():
+        closed[tuple(closed_value(d, v, vocabulary) for d, v in zip(dims, key))] += count
+    return dict(closed)
+
+
+def _domains(dims: list[str], bands, regions) -> list[set]:
     known = {
-        "gender": set(GENDER_VALUES), "region": set(REGION_VALUES), "channel": set(CHANNELS),
+        "gender": set(GENDER_VALUES), "region": set(regions) | {"unknown"}, "channel": set(CHANNELS),
         "age_band": {band_label(lo, hi) for lo, hi in bands} | {"unknown"},
     }
     return [known.get(d, set()) for d in dims]
@@ -211,8 +237,10 @@ def contacts_table(helpline_id: str, start: date, end: date, by: str) -> Table:
     min_cell = max(3, int(settings["min_cell"]))
     # With both, a sub-category fixes its category: lines along category are single cells.
     determined = {dims.index("category")} if {"category", "subcategory"} <= set(dims) else set()
-    published, suppressed = suppress(_count_contacts(helpline, dims, start, end, bands), min_cell,
-                                     _domains(dims, bands), determined)
+    counts = _within_vocabulary(_count_contacts(helpline, dims, start, end, bands), dims, settings,
+                                helpline.taxonomy_version)
+    published, suppressed = suppress(counts, min_cell,
+                                     _domains(dims, bands, settings["regions"]), determined)
     rows = []
     for key in sorted(published, key=lambda k: tuple(str(v) for v in k)):
         row = dict(zip(dims, key))
