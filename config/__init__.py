@@ -6,6 +6,7 @@ contract names can be overridden by an environment variable of the same name.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -69,6 +70,10 @@ class BaseConfig:
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
 
+    # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
+    # Empty: public internet addresses only. Operator configuration, never a helpline setting.
+    OUTBOUND_ALLOWED_NETWORKS = ""
+
     # work_mem for the statistics query (PostgreSQL), per query and worker.
     STATS_WORK_MEM_MB = 64
 
@@ -96,13 +101,19 @@ class BaseConfig:
         settings = {k: getattr(cls, k) for k in dir(cls) if k.isupper()}
         for name in (
             "SECRET_KEY", "DATA_ENCRYPTION_KEY", "DATA_INDEX_KEY", "DATABASE_URL",
-            "PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "LOG_LEVEL", "RATELIMIT_STORAGE_URI",
+            "PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "LOG_LEVEL", "RATELIMIT_STORAGE_URI", "OUTBOUND_ALLOWED_NETWORKS",
         ):
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
             settings["PROXY_FIX_HOPS"] = int(_env("PROXY_FIX_HOPS"))
         if _env("SCHEDULER_IN_PROCESS") is not None:
             settings["SCHEDULER_IN_PROCESS"] = _env("SCHEDULER_IN_PROCESS").lower() in ("1", "true", "yes")
+        try:
+            for network in (settings["OUTBOUND_ALLOWED_NETWORKS"] or "").split(","):
+                if network.strip():
+                    ipaddress.ip_network(network.strip(), strict=False)
+        except ValueError:
+            raise ConfigError("OUTBOUND_ALLOWED_NETWORKS must be comma-separated CIDRs, such as 10.20.0.0/16") from None
         settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
         settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
         if settings["PUBLIC_BASE_URL"]:

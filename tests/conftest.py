@@ -165,3 +165,27 @@ def log_output():
     logging.getLogger().addHandler(handler)
     yield buffer
     logging.getLogger().removeHandler(handler)
+
+
+# The suite has no DNS: names of the reserved .example domains resolve to one public address
+# (example.com's); anything else (numeric forms, localhost) goes to the real resolver, offline.
+PUBLIC_TEST_ADDRESS = "93.184.215.14"
+FAKE_DNS: dict[str, list[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _fake_dns(monkeypatch):
+    import socket
+
+    from app.core import safe_http
+
+    def resolve(host, port):
+        if host in FAKE_DNS:
+            return FAKE_DNS[host]
+        if host.endswith(".example") or host.endswith(".example.org"):
+            return [PUBLIC_TEST_ADDRESS]
+        return list(dict.fromkeys(i[4][0] for i in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)))
+
+    monkeypatch.setattr(safe_http, "resolve_host", resolve)
+    yield
+    FAKE_DNS.clear()

@@ -307,7 +307,7 @@ def test_schedules_produce_and_deliver_signed_exports(app, client, manager, tabl
             assert exports.run_due_schedules() == 1
         assert len(mock.calls) == 1
     [export] = client.get("/api/v1/stats/exports", headers=manager.headers).get_json()["items"]
-    assert export["delivery_status"] == "pending" and export["delivery_error"] == "HTTP 503" and export["delivery_attempts"] == 1
+    assert export["delivery_status"] == "pending" and export["delivery_error"] == "The receiver did not accept the file." and export["delivery_attempts"] == 1
 
     from app.stats.models import Export
 

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import requests
 import sqlalchemy as sa
 from apscheduler.triggers.cron import CronTrigger
+from flask import current_app
 
 from app.audit import service as audit
 from app.core.db import for_update_skip_locked
 from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import paginate
+from app.core.safe_http import UnsafeUrl, post_to_public_url, vet_url
 from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.models import Helpline
@@ -29,6 +31,24 @@ PERIODS = ("previous_day", "previous_week", "previous_month", "previous_quarter"
 MAX_DELIVERY_ATTEMPTS = 6  # the first try and 5 retries
 DELIVERY_BACKOFF = timedelta(minutes=1)
 DELIVERY_TIMEOUT_S = 15
+# What a failed delivery records: one text for every failure, so that the delivery
+# status cannot be used to probe which hosts and ports answer.
+DELIVERY_FAILED = "The receiver did not accept the file."
+DELIVERY_REFUSED = "The delivery address is not a public https address; no request was made."
+
+
+def _allowed_networks():
+    return current_app.config.get("OUTBOUND_ALLOWED_NETWORKS") or ()
+
+
+def check_delivery_url(url: str | None) -> None:
+    """422 unless `url` is an https URL on a public address (see app.core.safe_http)."""
+    if not url:
+        return
+    try:
+        vet_url(url, _allowed_networks())
+    except UnsafeUrl as error:
+        raise ValidationFailed(details={"deliver_to": [str(error)]}) from None
 
 
 def parse_cron(cron: str, timezone: str) -> CronTrigger:
@@ -59,6 +79,7 @@ def period_window(period: str, today: date) -> tuple[date, date]:
 def create_schedule(user, data: dict) -> tuple[ExportSchedule, str]:
     helpline = db.session.get(Helpline, user.helpline_id)
     trigger = parse_cron(data["cron"], helpline.timezone)
+    check_delivery_url(data.get("deliver_to"))
     params = data["params"]
     # Fail now, not at 3 a.m.: the parameters must make a table.
     today = utcnow().astimezone(ZoneInfo(helpline.timezone)).date()
@@ -174,10 +195,15 @@ def deliver(export_id: str) -> Export:
     headers = {"Content-Type": formats.MIMETYPES[export.format], "X-Signature": sign(schedule.signing_secret, export.content),
                "X-Export-Id": export.id, "Content-Disposition": f'attachment; filename="{export.filename}"'}
     try:
-        response = requests.post(schedule.deliver_to, data=export.content, headers=headers, timeout=DELIVERY_TIMEOUT_S)
-        ok, error = 200 <= response.status_code < 300, f"HTTP {response.status_code}"
+        response = post_to_public_url(schedule.deliver_to, data=export.content, headers=headers,
+                                      timeout=DELIVERY_TIMEOUT_S, allowed_networks=_allowed_networks())
+        # A redirect is not followed, and counts as a failure like any answer but 2xx.
+        ok, error = 200 <= response.status_code < 300, DELIVERY_FAILED
+    except UnsafeUrl:
+        ok, error = False, DELIVERY_REFUSED
     except requests.RequestException as failure:
-        ok, error = False, type(failure).__name__
+        log.warning("export delivery failed", extra={"export_id": export.id, "error_type": type(failure).__name__})
+        ok, error = False, DELIVERY_FAILED
     now = utcnow()
     if ok:
         export.delivery_status, export.delivered_at, export.delivery_error, export.next_delivery_at = "delivered", now, None, None
