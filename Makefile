@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run test migrate seed bench clean
+.PHONY: install keys run test migrate seed bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-migrate: install
+# Fresh development keys on first run, reused after; nothing committed ever encrypts data.
+keys: install
+	@$(BIN)/python -m config.keys
+
+migrate: keys
 	$(FLASK) db upgrade
 
 seed: migrate

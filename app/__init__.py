@@ -41,7 +41,10 @@ def create_app(config=None) -> Flask:
     from app.auth.guard import init_auth
     from app.core.http import init_json_guard
 
+    from app.core.security_headers import init_security_headers
+
     init_json_guard(app)
+    init_security_headers(app)
     init_auth(app)
     _register_blueprints(app)
     _register_cli(app)
@@ -115,8 +118,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.routing.views import queues_blp, routing_blp
     from app.stats.views import blp as stats_blp
 
+    from app.core.docs import blp as docs_assets_blp
     from app.extensions import limiter
 
+    app.register_blueprint(docs_assets_blp)
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
                       contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,

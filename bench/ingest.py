@@ -156,7 +156,7 @@ def main() -> None:
     from cryptography.fernet import Fernet
 
     env = dict(
-        os.environ, APP_CONFIG="production", DATABASE_URL=pg_url, SECRET_KEY="bench-" + "s" * 40,
+        os.environ, APP_CONFIG="production", DATABASE_URL=pg_url, SECRET_KEY="bench-" + "s" * 40, RATELIMIT_STORAGE_URI="memory://",
         DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(), PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", LOG_LEVEL="INFO",
     )
     log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{os.getpid()}.log"

@@ -46,7 +46,7 @@ def main() -> None:
     with psycopg.connect(f"{args.pg}/postgres", autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {database}")
     os.environ.update(
-        APP_CONFIG="production", DATABASE_URL=f"{args.pg}/{database}", SECRET_KEY="bench-" + "s" * 40,
+        APP_CONFIG="production", DATABASE_URL=f"{args.pg}/{database}", SECRET_KEY="bench-" + "s" * 40, RATELIMIT_STORAGE_URI="memory://",
         DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(), LOG_LEVEL="WARNING", PUBLIC_BASE_URL="http://127.0.0.1:1",
     )
     try:

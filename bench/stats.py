@@ -98,7 +98,7 @@ def main() -> None:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             admin.execute(f"CREATE DATABASE {database}")
-    os.environ.update(APP_CONFIG="production", DATABASE_URL=f"{args.pg}/{database}", SECRET_KEY="bench-" + "s" * 40,
+    os.environ.update(APP_CONFIG="production", DATABASE_URL=f"{args.pg}/{database}", SECRET_KEY="bench-" + "s" * 40, RATELIMIT_STORAGE_URI="memory://",
                       DATA_ENCRYPTION_KEY=Fernet.generate_key().decode(), LOG_LEVEL="WARNING")
     try:
         subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, check=True,

@@ -13,10 +13,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = ROOT / "instance"
 
-# Development-only secrets. They are public (they are in this file), so the
-# production config refuses to start with them.
+# Values once committed here as development defaults. They are public, so no configuration
+# accepts them any more: no committed key may ever encrypt data.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"
 DEV_DATA_ENCRYPTION_KEY = "ZGV2LWRhdGEta2V5LW5vdC1mb3ItcHJvZHVjdGlvbiE="
+PUBLIC_VALUES = {"SECRET_KEY": DEV_SECRET_KEY, "DATA_ENCRYPTION_KEY": DEV_DATA_ENCRYPTION_KEY}
+# `make run` writes fresh development keys here on first run (mode 0600) and reuses them.
+KEYS_FILE_NAME = "keys.env"
+SECRET_NAMES = ("SECRET_KEY", "DATA_ENCRYPTION_KEY")
+
+
+def keys_file() -> Path:
+    return INSTANCE_DIR / KEYS_FILE_NAME
+
+
+def read_keys_file(path: Path) -> dict:
+    values = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() in SECRET_NAMES:
+            values[name.strip()] = value.strip()
+    return values
+
+
+def generate_keys_file(path: Path | None = None) -> Path:
+    """Write fresh SECRET_KEY and DATA_ENCRYPTION_KEY to instance/keys.env (0600) unless it exists."""
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    path = path or keys_file()
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = (f"SECRET_KEY={secrets.token_urlsafe(48)}\n"
+               f"DATA_ENCRYPTION_KEY={Fernet.generate_key().decode()}\n")
+    # Created 0600 from the start: the keys are never readable by others, not even for an instant.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
+    return path
 
 
 class ConfigError(RuntimeError):
@@ -40,8 +76,9 @@ def normalise_database_url(url: str) -> str:
 class BaseConfig:
     ENV_NAME = "base"
     TESTING = False
-    SECRET_KEY = DEV_SECRET_KEY
-    DATA_ENCRYPTION_KEY = DEV_DATA_ENCRYPTION_KEY
+    # No defaults: from the environment, or (development) instance/keys.env written by `make run`.
+    SECRET_KEY = None
+    DATA_ENCRYPTION_KEY = None
     # Key for the keyed hashes used to find encrypted values (phone numbers,
     # names). Optional: derived from the oldest DATA_ENCRYPTION_KEY when unset.
     DATA_INDEX_KEY = None
@@ -61,11 +98,16 @@ class BaseConfig:
     PASSWORD_HASH_TIME_COST = 3
     PASSWORD_HASH_MEMORY_COST = 65536
 
-    # Where flask-limiter keeps its counters. memory:// is per process: with
-    # several workers, point this at Redis (redis://host:6379).
+    # Where flask-limiter keeps its counters. memory:// is per process: with several workers
+    # each keeps its own count (4 workers, 4 times the limit), so production needs Redis
+    # (redis://host:6379/0) and refuses to start without RATELIMIT_STORAGE_URI set.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Failed logins: one email from one address; one address across emails; one account across
+    # addresses, where each longer window is a step of back-off after the shorter one.
     LOGIN_RATE_LIMIT = "5 per 5 minutes"
+    LOGIN_ADDRESS_RATE_LIMIT = "20 per 5 minutes;60 per hour"
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes;20 per hour;40 per day"
     # Per client address.
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
@@ -93,7 +135,8 @@ class BaseConfig:
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "v1/openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+    # Served by app/core/docs.py from the installed swagger-ui-bundle package: no CDN.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/"
 
     @classmethod
     def from_env(cls) -> dict:
@@ -118,8 +161,27 @@ class BaseConfig:
         settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
         if settings["PUBLIC_BASE_URL"]:
             settings["PUBLIC_BASE_URL"] = settings["PUBLIC_BASE_URL"].rstrip("/")
+        cls.fill_secrets(settings)
+        cls.check_secrets(settings)
         cls.check(settings)
         return settings
+
+    @classmethod
+    def fill_secrets(cls, settings: dict) -> None:
+        """Where keys come from when the environment has none (only development has a place)."""
+
+    @classmethod
+    def check_secrets(cls, settings: dict) -> None:
+        for name in SECRET_NAMES:
+            value = settings.get(name)
+            if not value:
+                raise ConfigError(
+                    f"{name} is not set. Set it in the environment (see README, Production), or for development "
+                    "run `make run` once (or `python -m config.keys`), which writes fresh keys to instance/keys.env."
+                )
+            if PUBLIC_VALUES[name] in str(value).split(","):
+                raise ConfigError(f"{name} is the public development default that was once committed; "
+                                  "set a secret of your own")
 
     @classmethod
     def check(cls, settings: dict) -> None:
@@ -129,6 +191,24 @@ class BaseConfig:
 class DevelopmentConfig(BaseConfig):
     ENV_NAME = "development"
 
+    @classmethod
+    def fill_secrets(cls, settings: dict) -> None:
+        path = keys_file()
+        if path.exists():
+            for name, value in read_keys_file(path).items():
+                settings[name] = settings.get(name) or value
+
+
+def _fresh_test_keys() -> dict:
+    import secrets
+
+    from cryptography.fernet import Fernet
+
+    return {"SECRET_KEY": secrets.token_urlsafe(48), "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+
+
+_TEST_PROCESS_KEYS = _fresh_test_keys()
+
 
 class TestingConfig(BaseConfig):
     ENV_NAME = "testing"
@@ -137,6 +217,12 @@ class TestingConfig(BaseConfig):
     PASSWORD_HASH_TIME_COST = 1
     PASSWORD_HASH_MEMORY_COST = 1024
     PUBLIC_BASE_URL = "https://helpline.test"
+
+    @classmethod
+    def fill_secrets(cls, settings: dict) -> None:
+        # Fresh for each test process, never committed: what the suite encrypts dies with it.
+        for name, value in _TEST_PROCESS_KEYS.items():
+            settings[name] = settings.get(name) or value
 
     @classmethod
     def from_env(cls) -> dict:
@@ -154,20 +240,17 @@ class TestingConfig(BaseConfig):
 
 class ProductionConfig(BaseConfig):
     ENV_NAME = "production"
-    SECRET_KEY = None
-    DATA_ENCRYPTION_KEY = None
+    # Must be set: redis://... for several workers, or memory:// knowingly for a single process.
+    RATELIMIT_STORAGE_URI = None
 
     @classmethod
     def check(cls, settings: dict) -> None:
-        defaults = {"SECRET_KEY": DEV_SECRET_KEY, "DATA_ENCRYPTION_KEY": DEV_DATA_ENCRYPTION_KEY}
-        for name, dev_value in defaults.items():
-            value = settings.get(name)
-            if not value:
-                raise ConfigError(f"{name} is not set; production needs its own secret")
-            if dev_value in str(value).split(","):
-                raise ConfigError(f"{name} is the public development default; set a secret of your own")
         if len(settings["SECRET_KEY"]) < 32:
             raise ConfigError("SECRET_KEY is too short; use at least 32 random characters")
+        if not settings["RATELIMIT_STORAGE_URI"]:
+            raise ConfigError("RATELIMIT_STORAGE_URI is not set; use redis://host:6379/0 so that every worker shares "
+                              "the rate-limit counters (memory:// keeps them per process: set it explicitly only "
+                              "for a single process)")
 
 
 CONFIGS = {

@@ -11,14 +11,58 @@ from config import DEV_DATA_ENCRYPTION_KEY, DEV_SECRET_KEY, ConfigError, load_co
 from tests.conftest import PASSWORD
 
 
-def test_development_defaults_need_nothing_set(monkeypatch):
+@pytest.fixture
+def no_secrets(monkeypatch, tmp_path):
+    """No keys in the environment and an empty instance folder."""
+    import config
+
     for name in ("DATABASE_URL", "SECRET_KEY", "DATA_ENCRYPTION_KEY", "APP_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path / "instance")
+    return tmp_path / "instance"
+
+
+@pytest.mark.parametrize("name", [None, "development", "production"])
+def test_no_configuration_starts_without_keys_and_none_uses_a_committed_key(no_secrets, name):
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set.*make run"):
+        load_config(name)
+
+
+def test_development_uses_the_keys_make_run_generated(no_secrets):
+    import stat
+
+    from config import generate_keys_file
+
+    path = generate_keys_file()
+    assert path == no_secrets / "keys.env"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = path.read_text()
+    assert generate_keys_file().read_text() == first  # reused, never replaced
     settings = load_config()
+    assert settings["DATA_ENCRYPTION_KEY"] in first and settings["SECRET_KEY"] in first
+    assert settings["DATA_ENCRYPTION_KEY"] != DEV_DATA_ENCRYPTION_KEY
     assert settings["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///") and "instance" in settings["DATABASE_URL"]
 
 
+@pytest.mark.parametrize("config_name", ["development", "testing", "production"])
+def test_the_once_committed_development_key_is_refused_everywhere(no_secrets, monkeypatch, config_name):
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", DEV_DATA_ENCRYPTION_KEY)
+    with pytest.raises(ConfigError, match="DATA_ENCRYPTION_KEY"):
+        load_config(config_name)
+
+
+def test_the_testing_keys_are_fresh_per_process_and_not_in_the_code():
+    import config
+
+    settings = load_config("testing")
+    source = open(config.__file__).read()
+    assert settings["DATA_ENCRYPTION_KEY"] not in source and settings["SECRET_KEY"] not in source
+
+
 def test_environment_overrides_and_postgres_urls_use_psycopg(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("DATABASE_URL", "postgres://u@db/helpline")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://helpline.example/")
     monkeypatch.setenv("TWILIO_API_BASE_URL", "http://127.0.0.1:9999")
@@ -48,6 +92,7 @@ def test_production_refuses_missing_or_default_secrets_and_names_them(monkeypatc
 
 
 def test_production_starts_with_its_own_secrets(monkeypatch, tmp_path):
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", Fernet.generate_key().decode())
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
@@ -55,6 +100,7 @@ def test_production_starts_with_its_own_secrets(monkeypatch, tmp_path):
 
 
 def test_a_malformed_encryption_key_is_refused_with_a_hint(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", "not-a-key")
     with pytest.raises(ConfigError, match="Fernet"):
         create_app("development")

@@ -17,20 +17,37 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Login, logo
 users_blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="The helpline's users (admin)")
 
 
-def _login_rate_key() -> str:
+def _login_email() -> str:
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    email = email.strip().lower() if isinstance(email, str) else ""
-    return f"login:{email}:{request.remote_addr}"
+    return email.strip().lower()[:254] if isinstance(email, str) else ""
 
 
+def _login_rate_key() -> str:
+    return f"login:{_login_email()}:{request.remote_addr}"
+
+
+def _login_address_key() -> str:
+    return f"login-address:{request.remote_addr}"
+
+
+def _login_account_key() -> str:
+    return f"login-account:{_login_email()}"
+
+
+def _failed(response) -> bool:
+    return response.status_code == 401
+
+
+# Only failed attempts count, against three limits (counters shared by every worker through
+# RATELIMIT_STORAGE_URI): an email from one address; one address trying many emails; and one
+# account tried from many addresses, with longer windows behind the short one as back-off.
 @blp.route("/auth/login", methods=["POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=_login_rate_key,
-    # Only failed attempts count: 5 failures in 5 minutes lock that email from that address.
-    deduct_when=lambda response: response.status_code == 401,
-)
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=_login_rate_key, deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_ADDRESS_RATE_LIMIT"], key_func=_login_address_key,
+               deduct_when=_failed)
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], key_func=_login_account_key,
+               deduct_when=_failed)
 @blp.arguments(LoginSchema)
 @blp.response(201, LoginResponseSchema)
 @blp.doc(security=[])
