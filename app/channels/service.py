@@ -252,7 +252,7 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
         "address_hash": lookup_hash(inbound.address.value, "address") if inbound.address else None,
         "helpline_address": inbound.helpline_address, "conversation_sid": inbound.conversation_sid,
         "taxonomy_version": helpline.taxonomy_version, "priority": "normal", "risk_flag": False,
-        "form": {}, "transfers": [], "created_at": now, "updated_at": now,
+        "form": {}, "transfers": None, "created_at": now, "updated_at": now,
     }
     closed = closed_reason(settings, helpline.timezone, inbound.channel, now)
     if profile_id and "blocked" in active_flags(profile_id, now):

@@ -23,8 +23,8 @@ VULNERABLE_GROUPS = (
 )
 # Personal data: kept out of the plain `form` column and stored encrypted.
 PRIVATE_FIELDS = {
-    "child": ("first_name", "last_name", "phone"),
-    "caller": ("first_name", "last_name", "phone"),
+    "child": ("first_name", "last_name", "phone", "province", "district"),
+    "caller": ("first_name", "last_name", "phone", "relationship_to_child"),
     None: ("summary", "actions_taken", "referrals"),
 }
 

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
 from app.core.time import utcnow
-from app.core.types import EncryptedText, JSONDocument, UTCDateTime
+from app.core.types import EncryptedJSON, EncryptedText, JSONDocument, UTCDateTime
 from app.extensions import db
 
 CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")
@@ -79,7 +79,8 @@ class Contact(db.Model):
     category_codes: Mapped[list | None] = mapped_column(sa.ARRAY(sa.Text()).with_variant(sa.JSON(), "sqlite"))
     category_tops: Mapped[list | None] = mapped_column(sa.ARRAY(sa.Text()).with_variant(sa.JSON(), "sqlite"))
     # [{"from_counsellor_id", "to_queue_id", "to_counsellor_id", "note", "at"}]: the receiver reads them.
-    transfers: Mapped[list] = mapped_column(JSONDocument, default=list)
+    # Encrypted: the notes are typed text about the child. NULL is no transfer yet.
+    transfers: Mapped[list | None] = mapped_column(EncryptedJSON)
     taxonomy_version: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -57,6 +57,7 @@ def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
         "risk_flag", "taxonomy_version", "transfers",
     )
     data = {name: getattr(contact, name) for name in fields}
+    data["transfers"] = contact.transfers or []
     data["form"] = contact_form(contact)
     data["case_id"] = contact.case_id
     data["address"] = contact.address if unmasked else mask(contact.address)
@@ -147,7 +148,7 @@ def create_offline_contact(user: User, channel: str, form: dict, created_at: dat
     contact = Contact(
         id=contact_id, helpline_id=user.helpline_id, channel=channel, status="wrapup", counsellor_id=user.id,
         priority="normal", risk_flag=False, thread_key=f"offline:{contact_id}", taxonomy_version=helpline.taxonomy_version,
-        created_at=created_at or now, assigned_at=now, ended_at=now, form={}, transfers=[],
+        created_at=created_at or now, assigned_at=now, ended_at=now, form={},
         language=effective_settings(helpline.settings)["default_language"], updated_at=now,
     )
     db.session.add(contact)

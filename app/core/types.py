@@ -1,6 +1,7 @@
 """Column types shared by the models."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -46,3 +47,17 @@ class EncryptedText(TypeDecorator):
 
     def process_result_value(self, value: str | None, dialect):
         return None if value is None else cipher.decrypt(value)
+
+
+class EncryptedJSON(TypeDecorator):
+    """A JSON document encrypted with the data key: for structured text people type (transfer notes).
+    It cannot be queried inside; NULL reads as None."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else cipher.encrypt(json.dumps(value, default=str))
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else json.loads(cipher.decrypt(value))

@@ -474,7 +474,7 @@ def transfer(user: User, contact_id: str, *, queue_id: str | None, counsellor_id
             raise Conflict("That counsellor has no spare capacity.", code="counsellor_at_capacity")
     _close_assignment(contact, "transferred", now)
     db.session.execute(sa.update(User).where(User.id == contact.counsellor_id).values(idle_since=now))
-    contact.transfers = [*contact.transfers, {
+    contact.transfers = [*(contact.transfers or []), {
         "from_counsellor_id": contact.counsellor_id, "to_queue_id": queue_id, "to_counsellor_id": counsellor_id,
         "note": note, "at": now.isoformat(),
     }]
