@@ -111,6 +111,8 @@ class BaseConfig:
     # Per client address.
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
+    # A web chat session token stops working this long after the chat ended.
+    WEBCHAT_TOKEN_GRACE_MIN = 15
 
     # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
     # Empty: public internet addresses only. Operator configuration, never a helpline setting.

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from app.channels.models import WebchatSession
 from app.channels.service import REPLY_STORE, Inbound, open_contact, receive_message
@@ -52,12 +54,24 @@ def create_session(helpline: HelplineConfig, language: str | None, pre_survey: d
 
 
 def authenticate(session_id: str, raw_token: str | None) -> WebchatSession:
-    """The session this token opens; another session's id is 404, as if it did not exist."""
+    """The session this token opens; another session's id is 404, as if it did not exist.
+
+    A token stops working WEBCHAT_TOKEN_GRACE_MIN after its chat ended (by the visitor, the counsellor
+    or the helpline): long enough to read the goodbye, not long enough for the next person at a shared
+    device to read the transcript."""
     if not raw_token or not raw_token.startswith(TOKEN_PREFIX):
         raise Unauthorized("Send 'Authorization: Bearer <session token>'.", code="missing_token")
-    session = db.session.scalar(sa.select(WebchatSession).where(WebchatSession.token_hash == _hash_token(raw_token)))
-    if session is None:
+    found = db.session.execute(
+        sa.select(WebchatSession, Contact.ended_at).join(Contact, Contact.id == WebchatSession.contact_id)
+        .where(WebchatSession.token_hash == _hash_token(raw_token))
+    ).first()
+    if found is None:
         raise Unauthorized("The session token is not valid.", code="invalid_token")
+    session, contact_ended_at = found
+    ended = [t for t in (session.ended_at, contact_ended_at) if t is not None]
+    grace = timedelta(minutes=current_app.config["WEBCHAT_TOKEN_GRACE_MIN"])
+    if ended and min(ended) + grace <= utcnow():
+        raise Unauthorized("This chat has ended.", code="session_expired")
     if session.id != session_id:
         raise NotFound("No such session.")
     return session

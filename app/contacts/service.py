@@ -297,11 +297,25 @@ def abandon_stale_contacts() -> int:
     return len(notices)
 
 
+def erase_personal_data(contacts: list[Contact], now) -> None:
+    """Erase what identifies a child in these contacts: message bodies, address, the record's personal part,
+    transfer notes and their search words. What statistics count (call type, age, gender, region,
+    language, categories, times) stays. The caller audits and commits."""
+    ids = [contact.id for contact in contacts]
+    if not ids:
+        return
+    db.session.execute(sa.update(Message).where(Message.contact_id.in_(ids)).values(body=None))
+    for contact in contacts:
+        contact.address, contact.form_private, contact.transfers, contact.erased_at = None, None, None, now
+        # Only the category keys survive: they come from the plain part of the record.
+        search.reindex(contact.helpline_id, "contact", contact.id, search.contact_keys(contact.form, None))
+
+
 def erase_expired_personal_data(batch: int = 500) -> int:
-    """Retention (a scheduler job): once a finalized contact is older than the helpline's
-    `retention_days`, its message bodies, address and the personal fields of its record are
-    erased; what statistics count (call type, age, gender, region, categories...) stays.
-    Idempotent, and safe in two schedulers at once (each contact is erased once, by the WHERE)."""
+    """Retention (a scheduler job): once a contact ended longer ago than the helpline's `retention_days`
+    (finalized, or never finalized: abandoned, blocked, out of hours, an unfinished pre-survey or
+    wrap-up), its personal data is erased (`erase_personal_data`). Idempotent, and safe in two
+    schedulers at once (each contact is erased once, by the WHERE)."""
     from app.helplines.models import Helpline
 
     now = utcnow()
@@ -312,17 +326,13 @@ def erase_expired_personal_data(batch: int = 500) -> int:
 
         # Contacts in a case still open are kept whole until the case closes.
         in_open_case = sa.select(Case.id).where(Case.status != "closed")
+        ended = sa.func.coalesce(Contact.finalized_at, Contact.ended_at)
         contacts = list(db.session.scalars(
-            sa.select(Contact).where(Contact.helpline_id == helpline.id, Contact.finalized_at < cutoff,
-                                     Contact.erased_at.is_(None),
+            sa.select(Contact).where(Contact.helpline_id == helpline.id, ended < cutoff, Contact.erased_at.is_(None),
                                      sa.or_(Contact.case_id.is_(None), Contact.case_id.not_in(in_open_case)))
             .limit(batch)
         ))
-        for contact in contacts:
-            db.session.execute(sa.update(Message).where(Message.contact_id == contact.id).values(body=None))
-            contact.address, contact.form_private, contact.erased_at = None, None, now
-            # Only the category keys survive: they come from the plain part of the record.
-            search.reindex(contact.helpline_id, "contact", contact.id, search.contact_keys(contact.form, None))
+        erase_personal_data(contacts, now)
         erased += len(contacts)
         db.session.commit()
     return erased

@@ -25,3 +25,9 @@ class ProfileSchema(ma.Schema):
     created_at = fields.DateTime()
     contacts = fields.Integer()
     flags = fields.List(fields.Nested(ProfileFlagSchema))
+
+
+class ErasureSchema(ma.Schema):
+    profile_id = fields.String()
+    contacts_erased = fields.Integer()
+    cases_erased = fields.Integer()

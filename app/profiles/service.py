@@ -100,3 +100,37 @@ def unflag_profile(user, profile_id: str, flag: str):
     audit.record(user, "unflag", "profile", profile.id, [flag])
     db.session.commit()
     return profile
+
+
+def erase_profile(user, profile_id: str) -> dict:
+    """The right to erasure for one child (a supervisor's act, audited): the personal data of every contact
+    from this address and of every case those contacts are linked to is erased; the profile keeps only
+    its keyed hash (so a block still holds) and the statistics columns stay. 409 while a conversation
+    from the address is still live."""
+    from app.audit import service as audit
+    from app.cases.models import Case, CaseSection
+    from app.contacts import search
+    from app.contacts.models import LIVE_STATUSES, Contact
+    from app.contacts.service import erase_personal_data
+    from app.core.errors import Conflict, Forbidden
+
+    if user.role != "supervisor":
+        raise Forbidden("Only supervisors erase a profile's personal data.")
+    profile = get_profile_for(user, profile_id, "view_profile", audit_as=None)
+    contacts = list(db.session.scalars(sa.select(Contact).where(Contact.profile_id == profile.id)))
+    if any(contact.status in LIVE_STATUSES for contact in contacts):
+        raise Conflict("A conversation from this address is still live; end it first.", code="contact_live")
+    now = utcnow()
+    erase_personal_data(contacts, now)
+    case_ids = sorted({contact.case_id for contact in contacts if contact.case_id})
+    if case_ids:
+        db.session.execute(sa.delete(CaseSection).where(CaseSection.case_id.in_(case_ids)))
+        db.session.execute(sa.update(Case).where(Case.id.in_(case_ids)).values(summary=None, label=None, updated_at=now))
+        for case_id in case_ids:
+            search.reindex(profile.helpline_id, "case", case_id, set())
+    profile.identifier = "erased:"
+    audit.record(user, "erase", "profile", profile.id, ["identifier", "contacts", "cases"])
+    audit.record_many(user, "erase", "contact", [contact.id for contact in contacts])
+    audit.record_many(user, "erase", "case", case_ids)
+    db.session.commit()
+    return {"profile_id": profile.id, "contacts_erased": len(contacts), "cases_erased": len(case_ids)}

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 from app.auth.guard import current_user
 from app.profiles import service
 from app.profiles.models import FLAGS
-from app.profiles.schemas import FlagSchema, ProfileSchema
+from app.profiles.schemas import ErasureSchema, FlagSchema, ProfileSchema
 
 blp = Blueprint("profiles", __name__, url_prefix="/api/v1/profiles", description="Profiles (one channel address) and their flags")
 
@@ -26,3 +26,11 @@ def add_flag(args, profile_id):
 @blp.response(200, ProfileSchema)
 def remove_flag(profile_id, flag):
     return service.serialise_profile(service.unflag_profile(current_user(), profile_id, flag))
+
+
+@blp.route("/<profile_id>/erase", methods=["POST"])
+@blp.response(200, ErasureSchema)
+def erase(profile_id):
+    """Right to erasure (supervisor; audited): the personal data of every contact from this address, and of
+    the cases they are linked to, is erased; statistics columns stay. 409 while a conversation is live."""
+    return service.erase_profile(current_user(), profile_id)
