@@ -49,6 +49,10 @@ def create_app(config=None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
 
+    from app.channels.sender import init_sender
+
+    init_sender(app)
+
     from app.core.scheduler import start_in_process
 
     if app.config["SCHEDULER_IN_PROCESS"]:

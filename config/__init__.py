@@ -111,6 +111,9 @@ class BaseConfig:
     # Per client address.
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
+    # Threads per process sending outbound messages after their commit (0: in the committing thread).
+    OUTBOUND_SENDER_THREADS = 4
+
     # A web chat session token stops working this long after the chat ended.
     WEBCHAT_TOKEN_GRACE_MIN = 15
 
@@ -237,6 +240,8 @@ class TestingConfig(BaseConfig):
         settings["TWILIO_API_BASE_URL"] = None
         settings["RATELIMIT_STORAGE_URI"] = "memory://"
         settings["SCHEDULER_IN_PROCESS"] = False
+        # Sends happen in the committing thread, so tests see them at once.
+        settings["OUTBOUND_SENDER_THREADS"] = 0
         return settings
 
 

@@ -17,10 +17,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from app.channels import presurvey
+from app.channels.outbound import CONVERSATIONS_AUTHOR
+from app.contacts.events import outbound_messages_queued
 from app.routing import risk
 from app.channels.addresses import Address, lookup_hash
 from app.channels.hours import closed_reason
-from app.contacts.models import Contact, Message
+from app.contacts.models import PENDING_GRACE, Contact, Message
 from app.core.crypto import cipher
 from app.core.db import dialect_name, execute, insert_ignoring_conflict
 from app.core.ids import new_id
@@ -337,12 +339,12 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
         }
         if reply_mode == REPLY_REST:
             # Sent after commit; the retry job picks it up if this process dies first.
-            from app.channels.outbound import PENDING_GRACE
-
             values.update(status="pending", next_attempt_at=now + PENDING_GRACE)
         else:
             values.update(status="sent", sent_at=now)
         result.reply_ids.append(execute(_INSERT_MESSAGE, values).scalar())
+    if reply_mode == REPLY_REST:
+        outbound_messages_queued(result.reply_ids)
 
 
 # --- Twilio Messaging (SMS, WhatsApp) and Conversations ---------------------------
@@ -364,7 +366,6 @@ def receive_twilio_message(helpline: HelplineConfig, fields: dict) -> Received:
 def receive_conversation_message(helpline: HelplineConfig, fields: dict) -> Received | None:
     """An onMessageAdded event; None for our own messages echoed back."""
     from app.channels.addresses import parse_conversations_author
-    from app.channels.outbound import CONVERSATIONS_AUTHOR, deliver_all
 
     if fields["Author"] == CONVERSATIONS_AUTHOR:
         return None
@@ -374,6 +375,4 @@ def receive_conversation_message(helpline: HelplineConfig, fields: dict) -> Rece
         address=address, provider_sid=fields["MessageSid"], conversation_sid=fields["ConversationSid"],
         num_media=fields.get("MediaCount") or 0,
     )
-    result = receive_message(helpline, inbound, REPLY_REST)
-    deliver_all(result.reply_ids)
-    return result
+    return receive_message(helpline, inbound, REPLY_REST)

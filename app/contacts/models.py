@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,6 +14,8 @@ CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")
 STATUSES = ("bot", "queued", "offered", "active", "wrapup", "completed", "abandoned", "blocked", "out_of_hours")
 # A contact is live until it ends; live contacts take the new messages of their thread.
 LIVE_STATUSES = ("bot", "queued", "offered", "active")
+# A pending outbound message not sent within this is taken over by the scheduler's retry job.
+PENDING_GRACE = timedelta(minutes=2)
 MESSAGE_STATUSES = ("received", "pending", "sent", "delivered", "read", "failed", "undelivered")
 
 
@@ -120,6 +122,8 @@ class Message(db.Model):
     error_message: Mapped[str | None] = mapped_column(sa.String(500))
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the latest send was claimed: a timed-out attempt is looked for at the provider from then on.
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     num_media: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from app.audit import service as audit
 from app.auth.models import User
 from app.channels.addresses import mask
-from app.contacts import forms, search
-from app.contacts.models import LIVE_STATUSES, Contact, Message
+from app.contacts import events, forms, search
+from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, Message
 from app.contacts.taxonomy import category_codes
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
@@ -211,8 +211,7 @@ def contact_messages(contact: Contact, *, limit: int = DEFAULT_LIMIT,
 
 
 def _queue_outbound(contact: Contact, text: str, sender: str, author_id: str | None = None) -> Message:
-    from app.channels.outbound import PENDING_GRACE
-
+    """Store an outbound message as pending; it is sent after the commit, off the request path."""
     now = utcnow()
     message = Message(
         helpline_id=contact.helpline_id, contact_id=contact.id, direction="outbound", sender=sender,
@@ -220,26 +219,24 @@ def _queue_outbound(contact: Contact, text: str, sender: str, author_id: str | N
         next_attempt_at=now + PENDING_GRACE,
     )
     db.session.add(message)
+    db.session.flush()
+    events.outbound_messages_queued([message.id])
     return message
 
 
 def send_reply(user: User, contact_id: str, text: str) -> Message:
-    """A counsellor's reply: stored and committed first, then sent through the contact's channel."""
-    from app.channels.outbound import deliver
-
+    """A counsellor's reply: stored as pending and committed; the sender pool sends it after the commit
+    (the request never waits for the provider). `first_response_at` is set when it is accepted for delivery."""
     contact = get_contact_for(user, contact_id, audit_as=None)
     if contact.status != "active":
         raise Conflict("Replies go to active contacts only.", code="contact_not_active")
     message = _queue_outbound(contact, text, "counsellor", user.id)
-    if contact.first_response_at is None:
-        contact.first_response_at = utcnow()
     db.session.commit()
-    return deliver(message.id)
+    return message
 
 
 def end_by_sender(contact_id: str, *, notify: bool) -> None:
     """The child left: a waiting contact is abandoned, a live conversation goes to wrap-up."""
-    from app.channels.outbound import deliver_all
     from app.helplines.models import Helpline
 
     contact = db.session.get(Contact, contact_id)
@@ -261,10 +258,9 @@ def end_by_sender(contact_id: str, *, notify: bool) -> None:
         db.session.execute(sa.update(Offer).where(Offer.contact_id == contact.id, Offer.status == "pending")
                            .values(status="cancelled", responded_at=now))
     contact.ended_at = now
-    notice = _queue_outbound(contact, text, "system") if notify else None
+    if notify:
+        _queue_outbound(contact, text, "system")
     db.session.commit()
-    if notice is not None:
-        deliver_all([notice.id])
     dispatch_safely(contact.helpline_id)
 
 
@@ -273,7 +269,6 @@ def abandon_stale_contacts() -> int:
 
     The UPDATE's WHERE re-checks the status, so two schedulers abandon each contact once.
     """
-    from app.channels.outbound import deliver_all
     from app.helplines.models import Helpline
 
     now = utcnow()
@@ -293,7 +288,6 @@ def abandon_stale_contacts() -> int:
         for contact_id in abandoned:
             notices.append(_queue_outbound(db.session.get(Contact, contact_id), settings["messages"]["abandoned"], "system"))
     db.session.commit()
-    deliver_all([m.id for m in notices])
     return len(notices)
 
 

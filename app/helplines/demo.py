@@ -30,8 +30,11 @@ def seed_demo(password: str, token_ttl: timedelta) -> dict:
         helpline = helpline_service.create_helpline(
             DEMO_CODE, "Demo Child Helpline", "UTC",
             twilio_account_sid="AC" + secrets.token_hex(16),
-            twilio_auth_token=secrets.token_hex(16),
+            twilio_auth_token=secrets.token_hex(16), outbound_sandbox=True,
         )
+    elif not helpline.outbound_sandbox:
+        # A demo seeded before the sandbox existed: its replies are recorded, not sent to a Twilio it lacks.
+        helpline_service.use_outbound_sandbox(helpline.id)
     queues = []
     for spec in DEMO_QUEUES:
         queue = routing_service.find_queue_by_name(helpline.id, spec["name"])

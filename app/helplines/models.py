@@ -22,6 +22,8 @@ class Helpline(db.Model):
     twilio_account_sid: Mapped[str | None] = mapped_column(sa.String(64))
     # Write-only through the API; encrypted at rest.
     twilio_auth_token: Mapped[str | None] = mapped_column(EncryptedText)
+    # Development only (the demo): replies are recorded as delivered, never sent; refused in production.
+    outbound_sandbox: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     # Only the keys an admin set; defaults fill the rest (see settings.effective_settings).
     settings: Mapped[dict] = mapped_column(JSONDocument, default=dict)
     taxonomy_version: Mapped[str] = mapped_column(sa.String(32), default="chi-2024")

@@ -84,7 +84,7 @@ def find_helpline_by_code(code: str) -> Helpline | None:
 def create_helpline(
     code: str, name: str, timezone: str = "UTC", *,
     twilio_account_sid: str | None = None, twilio_auth_token: str | None = None,
-    settings: dict | None = None,
+    settings: dict | None = None, outbound_sandbox: bool = False,
 ) -> Helpline:
     try:
         validate_timezone(timezone)
@@ -93,7 +93,7 @@ def create_helpline(
     helpline = Helpline(
         code=code, name=name, timezone=timezone,
         twilio_account_sid=twilio_account_sid, twilio_auth_token=twilio_auth_token,
-        settings=settings or {},
+        settings=settings or {}, outbound_sandbox=outbound_sandbox,
     )
     db.session.add(helpline)
     commit_unique(f"A helpline with code {code!r} exists.", "helpline_exists")
@@ -112,6 +112,12 @@ def update_helpline(helpline_id: str, changes: dict) -> Helpline:
     db.session.commit()
     invalidate_config_cache()
     return helpline
+
+
+def use_outbound_sandbox(helpline_id: str) -> None:
+    """Development only: record replies as delivered instead of sending them (the demo has no Twilio)."""
+    get_helpline(helpline_id).outbound_sandbox = True
+    db.session.commit()
 
 
 def helpline_settings(helpline: Helpline) -> dict:

@@ -1,5 +1,6 @@
 """Hardening after the security review: one-time passwords set by admins; transfer notes and the
-record's province, district and caller relationship encrypted
+record's province, district and caller relationship encrypted; per-message send claims; the demo's
+outbound sandbox
 
 Revision ID: 0009
 Revises: 0008
@@ -34,6 +35,10 @@ def upgrade():
         batch.add_column(sa.Column("must_change_password", sa.Boolean(), server_default=sa.false(), nullable=False))
     _encrypt_transfers()
     _move_typed_fields_into_private_form()
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("helplines") as batch:
+        batch.add_column(sa.Column("outbound_sandbox", sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def _encrypt_transfers():
@@ -73,6 +78,10 @@ def _move_typed_fields_into_private_form():
 
 
 def downgrade():
+    with op.batch_alter_table("helplines") as batch:
+        batch.drop_column("outbound_sandbox")
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_column("last_attempt_at")
     # The moved fields stay in the encrypted part (still read from there by merge_form).
     bind = op.get_bind()
     rows = bind.execute(sa.text("SELECT id, transfers FROM contacts WHERE transfers IS NOT NULL")).all()
