@@ -22,7 +22,7 @@ from app.contacts.events import outbound_messages_queued
 from app.routing import risk
 from app.channels.addresses import Address, lookup_hash
 from app.channels.hours import closed_reason
-from app.contacts.models import PENDING_GRACE, Contact, Message
+from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.core.crypto import cipher
 from app.core.db import dialect_name, execute, insert_ignoring_conflict
 from app.core.ids import new_id
@@ -97,12 +97,11 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
     thread_key = lookup_hash(inbound.thread, "thread")
     fast_path = fast_path and dialect_name() == "postgresql"
     if fast_path:
-        joined = _join_live_contact_postgres(helpline.id, thread_key, inbound)
+        joined = _join_live_contact_postgres(helpline.id, thread_key, inbound, helpline.risk_phrases)
         if joined is not None:
             if not joined.duplicate:
                 if joined.status == "bot":
                     _continue_bot(helpline, joined, inbound.body, reply_mode)
-                _flag_risk(helpline, joined.contact_id, inbound.body)
                 _after_commit(helpline, joined)
             return joined
     # After the PostgreSQL fast path found no live contact, the first attempt opens one straight
@@ -124,18 +123,6 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
             _after_commit(helpline, result)
         return result
     raise AssertionError("unreachable")
-
-
-def _flag_risk(helpline: HelplineConfig, contact_id: str, text: str) -> None:
-    """A message with a risk phrase makes its contact urgent: to the head of its queue, flagged for the counsellor."""
-    if not risk.matches(helpline.risk_phrases, text):
-        return
-    db.session.execute(
-        sa.update(_contacts).where(_contacts.c.id == contact_id, _contacts.c.risk_flag.is_(False))
-        .values(priority="urgent", risk_flag=True, updated_at=utcnow())
-    )
-    db.session.commit()
-    log.info("risk phrase matched", extra={"contact_id": contact_id})
 
 
 def _after_commit(helpline: HelplineConfig, result: Received) -> None:
@@ -162,12 +149,22 @@ _JOIN_LIVE_CONTACT_POSTGRES = """
 WITH live AS (
     SELECT id, status, bot_state, language, channel FROM contacts
     WHERE helpline_id = %(helpline_id)s AND thread_key = %(thread_key)s AND ended_at IS NULL
+), bumped AS (
+    -- The message's place in its conversation, taken under the contact's row lock, so that no later
+    -- message becomes visible before an earlier one (web chat polls by it). A risk phrase flags the
+    -- contact in this same statement: a crash can no longer store the message and lose the flag.
+    UPDATE contacts SET last_seq = contacts.last_seq + 1,
+        risk_flag = contacts.risk_flag OR %(risky)s,
+        priority = CASE WHEN %(risky)s THEN 'urgent' ELSE contacts.priority END,
+        updated_at = CASE WHEN %(risky)s AND NOT contacts.risk_flag THEN %(created_at)s ELSE contacts.updated_at END
+    FROM live WHERE contacts.id = live.id
+    RETURNING contacts.last_seq AS seq
 ), stored AS (
     INSERT INTO messages (helpline_id, contact_id, direction, sender, body, provider_sid, client_key, status,
-                          attempts, num_media, created_at)
+                          attempts, num_media, created_at, seq)
     SELECT %(helpline_id)s, live.id, 'inbound', 'visitor', %(body)s, %(provider_sid)s, %(client_key)s, 'received',
-           0, %(num_media)s, %(created_at)s
-    FROM live
+           0, %(num_media)s, %(created_at)s, bumped.seq
+    FROM live, bumped
     ON CONFLICT DO NOTHING
     RETURNING id
 )
@@ -185,12 +182,13 @@ class LiveContact(NamedTuple):
     message_id: int | None = None
 
 
-def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbound) -> Received | None:
+def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbound,
+                                risky_phrases: tuple = ()) -> Received | None:
     """None when the thread has no live contact (the caller opens one)."""
     params = {
         "helpline_id": helpline_id, "thread_key": thread_key, "body": cipher.encrypt(inbound.body),
         "provider_sid": inbound.provider_sid, "client_key": inbound.client_key, "num_media": inbound.num_media,
-        "created_at": utcnow(),
+        "created_at": utcnow(), "risky": risk.matches(risky_phrases, inbound.body),
     }
     pooled = db.engine.raw_connection()
     try:
@@ -258,19 +256,19 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
     }
     closed = closed_reason(settings, helpline.timezone, inbound.channel, now)
     if profile_id and "blocked" in active_flags(profile_id, now):
-        values.update(status="blocked", ended_at=now)
+        values.update(status=ContactStatus.BLOCKED, ended_at=now)
         result.replies.append(settings["messages"]["blocked"])
     elif closed:
-        values.update(status="out_of_hours", ended_at=now)
+        values.update(status=ContactStatus.OUT_OF_HOURS, ended_at=now)
         result.replies.append(settings["messages"][closed])
     elif settings["pre_survey"]["enabled"] and inbound.pre_survey is None:
         state, prompt = presurvey.start(settings, language)
-        values.update(status="bot", bot_state=state)
+        values.update(status=ContactStatus.BOT, bot_state=state)
         result.replies.append(prompt)
     else:
         answers = inbound.pre_survey or {}
         values.update(
-            status="queued", queued_at=now, queue_id=choose_queue(helpline.id, inbound.channel, language),
+            status=ContactStatus.QUEUED, queued_at=now, queue_id=choose_queue(helpline.id, inbound.channel, language),
             pre_survey=answers or None, form=presurvey.prefill_form(answers),
         )
         result.replies.append(settings["messages"]["queued"])
@@ -299,6 +297,7 @@ def _store_inbound(helpline_id: str, contact_id: str, inbound: Inbound) -> int |
         "helpline_id": helpline_id, "contact_id": contact_id, "direction": "inbound", "sender": "visitor",
         "body": inbound.body, "provider_sid": inbound.provider_sid, "client_key": inbound.client_key,
         "status": "received", "attempts": 0, "num_media": inbound.num_media, "created_at": utcnow(),
+        "seq": take_message_seq(contact_id),
     }
     if inbound.provider_sid:
         return insert_ignoring_conflict(_messages, values, ["provider_sid"])
@@ -317,8 +316,8 @@ def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) ->
         return
     answers = state["answers"]
     db.session.execute(
-        sa.update(_contacts).where(_contacts.c.id == result.contact_id, _contacts.c.status == "bot").values(
-            status="queued", queued_at=now, bot_state=None, pre_survey=answers,
+        sa.update(_contacts).where(_contacts.c.id == result.contact_id, _contacts.c.status == ContactStatus.BOT).values(
+            status=ContactStatus.QUEUED, queued_at=now, bot_state=None, pre_survey=answers,
             form=presurvey.prefill_form(answers), updated_at=now,
             queue_id=choose_queue(helpline.id, live.channel, live.language),
         )
@@ -335,7 +334,7 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
     for text in result.replies:
         values = {
             "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "outbound", "sender": "system",
-            "body": text, "attempts": 0, "created_at": now,
+            "body": text, "attempts": 0, "created_at": now, "seq": take_message_seq(result.contact_id),
         }
         if reply_mode == REPLY_REST:
             # Sent after commit; the retry job picks it up if this process dies first.

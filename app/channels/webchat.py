@@ -15,6 +15,7 @@ from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
+from app.routing.service import end_by_sender
 from app.helplines.service import HelplineConfig, helpline_config
 
 TOKEN_PREFIX = "wct_"
@@ -105,16 +106,14 @@ def post_message(session: WebchatSession, text: str, client_message_id: str | No
 def list_messages(session: WebchatSession, after: int) -> dict:
     rows = db.session.scalars(
         sa.select(Message)
-        .where(Message.contact_id == session.contact_id, Message.id > after)
-        .order_by(Message.id)
+        .where(Message.contact_id == session.contact_id, Message.seq > after)
+        .order_by(Message.seq)
         .limit(MAX_POLL_ITEMS)
     )
     return {"status": _session_status(session), "items": [serialise_message(m) for m in rows]}
 
 
 def end_session(session: WebchatSession) -> dict:
-    from app.contacts.service import end_by_sender
-
     if session.ended_at is None:
         session.ended_at = utcnow()
         end_by_sender(session.contact_id, notify=True)
@@ -123,4 +122,4 @@ def end_session(session: WebchatSession) -> dict:
 
 def serialise_message(message: Message) -> dict:
     sender = "visitor" if message.direction == "inbound" else message.sender
-    return {"seq": message.id, "from": sender, "text": message.body or "", "sent_at": message.sent_at or message.created_at}
+    return {"seq": message.seq, "from": sender, "text": message.body or "", "sent_at": message.sent_at or message.created_at}

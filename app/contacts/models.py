@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -11,9 +12,26 @@ from app.core.types import EncryptedJSON, EncryptedText, JSONDocument, UTCDateTi
 from app.extensions import db
 
 CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")
-STATUSES = ("bot", "queued", "offered", "active", "wrapup", "completed", "abandoned", "blocked", "out_of_hours")
+
+
+class ContactStatus(StrEnum):
+    """A contact's state. bot -> queued -> offered -> active -> wrapup -> completed, or it ends early as
+    abandoned, blocked or out_of_hours. Each transition lives in one function (routing and contacts)."""
+
+    BOT = "bot"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ACTIVE = "active"
+    WRAPUP = "wrapup"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    BLOCKED = "blocked"
+    OUT_OF_HOURS = "out_of_hours"
+
+
+STATUSES = tuple(ContactStatus)
 # A contact is live until it ends; live contacts take the new messages of their thread.
-LIVE_STATUSES = ("bot", "queued", "offered", "active")
+LIVE_STATUSES = (ContactStatus.BOT, ContactStatus.QUEUED, ContactStatus.OFFERED, ContactStatus.ACTIVE)
 # A pending outbound message not sent within this is taken over by the scheduler's retry job.
 PENDING_GRACE = timedelta(minutes=2)
 MESSAGE_STATUSES = ("received", "pending", "sent", "delivered", "read", "failed", "undelivered")
@@ -94,21 +112,30 @@ class Contact(db.Model):
     case_id: Mapped[str | None] = mapped_column(sa.ForeignKey("cases.id", ondelete="SET NULL"), index=True)
     # Set by the retention job when messages and personal fields were erased.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seq of the contact's newest message (see Message.seq).
+    last_seq: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class Message(db.Model):
-    """One message in or out. The integer id doubles as the web chat's `seq`."""
+    """One message in or out."""
 
     __tablename__ = "messages"
     __table_args__ = (
         sa.Index("ix_messages_contact_id_id", "contact_id", "id"),
+        sa.Index("ix_messages_contact_id_seq", "contact_id", "seq", unique=True),
         sa.Index("ix_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True)
     helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The message's place in its conversation (1, 2, ...), the web chat's `seq`. Taken with
+    # take_message_seq under the contact's row lock, which the transaction holds until it commits:
+    # a message with a higher seq never becomes visible before one with a lower seq, so a client
+    # polling `seq > after` cannot skip one. (Ids are not like that: concurrent transactions take
+    # ids in one order and commit in another.)
+    seq: Mapped[int] = mapped_column(sa.Integer)
     direction: Mapped[str] = mapped_column(sa.String(8))  # inbound | outbound
     sender: Mapped[str] = mapped_column(sa.String(16))  # visitor | counsellor | system
     author_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -160,3 +187,20 @@ def copy_statistics_fields(contact: Contact) -> None:
 @sa.event.listens_for(Contact, "before_update")
 def _copy_statistics_fields(mapper, connection, contact: Contact) -> None:
     copy_statistics_fields(contact)
+
+
+_contacts_table = Contact.__table__
+_TAKE_SEQ = (sa.update(_contacts_table).where(_contacts_table.c.id == sa.bindparam("contact_id"))
+             .values(last_seq=_contacts_table.c.last_seq + 1).returning(_contacts_table.c.last_seq))
+
+
+def take_message_seq(contact_id: str) -> int:
+    """The next seq of the contact's messages; locks the contact row until the transaction ends."""
+    return db.session.execute(_TAKE_SEQ, {"contact_id": contact_id}).scalar_one()
+
+
+@sa.event.listens_for(Message, "before_insert")
+def _give_seq(mapper, connection, message: Message) -> None:
+    """Every message the ORM stores takes its seq here; Core inserts call take_message_seq."""
+    if message.seq is None:
+        message.seq = connection.execute(_TAKE_SEQ, {"contact_id": message.contact_id}).scalar_one()

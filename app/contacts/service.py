@@ -17,7 +17,7 @@ from app.audit import service as audit
 from app.auth.models import User
 from app.channels.addresses import mask
 from app.contacts import events, forms, search
-from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, Message
+from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, ContactStatus, Message
 from app.contacts.taxonomy import category_codes
 from app.core.errors import Conflict, ValidationFailed
 from app.core.ids import new_id
@@ -128,8 +128,8 @@ def finalize(user: User, contact_id: str) -> Contact:
     if errors:
         raise ValidationFailed("The record is not complete.", code="record_incomplete", details={"form": errors})
     now = utcnow()
-    if contact.status == "wrapup":
-        contact.status = "completed"
+    if contact.status == ContactStatus.WRAPUP:
+        contact.status = ContactStatus.COMPLETED
     contact.finalized_at = now
     audit.record(user, "finalize", "contact", contact.id)
     db.session.commit()
@@ -146,7 +146,7 @@ def create_offline_contact(user: User, channel: str, form: dict, created_at: dat
     form = _validated_form(form, helpline.taxonomy_version, effective_settings(helpline.settings))
     contact_id = new_id()
     contact = Contact(
-        id=contact_id, helpline_id=user.helpline_id, channel=channel, status="wrapup", counsellor_id=user.id,
+        id=contact_id, helpline_id=user.helpline_id, channel=channel, status=ContactStatus.WRAPUP, counsellor_id=user.id,
         priority="normal", risk_flag=False, thread_key=f"offline:{contact_id}", taxonomy_version=helpline.taxonomy_version,
         created_at=created_at or now, assigned_at=now, ended_at=now, form={},
         language=effective_settings(helpline.settings)["default_language"], updated_at=now,
@@ -228,40 +228,16 @@ def send_reply(user: User, contact_id: str, text: str) -> Message:
     """A counsellor's reply: stored as pending and committed; the sender pool sends it after the commit
     (the request never waits for the provider). `first_response_at` is set when it is accepted for delivery."""
     contact = get_contact_for(user, contact_id, audit_as=None)
-    if contact.status != "active":
+    if contact.status != ContactStatus.ACTIVE:
         raise Conflict("Replies go to active contacts only.", code="contact_not_active")
     message = _queue_outbound(contact, text, "counsellor", user.id)
     db.session.commit()
     return message
 
 
-def end_by_sender(contact_id: str, *, notify: bool) -> None:
-    """The child left: a waiting contact is abandoned, a live conversation goes to wrap-up."""
-    from app.helplines.models import Helpline
-
-    contact = db.session.get(Contact, contact_id)
-    if contact.status not in LIVE_STATUSES:
-        db.session.commit()
-        return
-    from app.routing.models import Assignment, Offer
-    from app.routing.service import dispatch_safely
-
-    settings = effective_settings(db.session.get(Helpline, contact.helpline_id).settings)
-    now = utcnow()
-    if contact.status == "active":
-        contact.status, text = "wrapup", settings["messages"]["goodbye"]
-        # The counsellor wraps up; their capacity for new conversations frees now.
-        db.session.execute(sa.update(Assignment).where(Assignment.contact_id == contact.id, Assignment.ended_at.is_(None))
-                           .values(ended_at=now, end_reason="ended"))
-    else:
-        contact.status, text = "abandoned", settings["messages"]["abandoned"]
-        db.session.execute(sa.update(Offer).where(Offer.contact_id == contact.id, Offer.status == "pending")
-                           .values(status="cancelled", responded_at=now))
-    contact.ended_at = now
-    if notify:
-        _queue_outbound(contact, text, "system")
-    db.session.commit()
-    dispatch_safely(contact.helpline_id)
+def queue_system_message(contact: Contact, text: str) -> Message:
+    """An automatic notice to the child (goodbye, abandoned), sent after the caller's commit."""
+    return _queue_outbound(contact, text, "system")
 
 
 def abandon_stale_contacts() -> int:
@@ -279,10 +255,10 @@ def abandon_stale_contacts() -> int:
         abandoned = db.session.scalars(
             sa.update(Contact)
             .where(
-                Contact.helpline_id == helpline.id, Contact.status.in_(("queued", "bot")),
+                Contact.helpline_id == helpline.id, Contact.status.in_((ContactStatus.QUEUED, ContactStatus.BOT)),
                 sa.func.coalesce(Contact.queued_at, Contact.created_at) < cutoff,
             )
-            .values(status="abandoned", ended_at=now, updated_at=now)
+            .values(status=ContactStatus.ABANDONED, ended_at=now, updated_at=now)
             .returning(Contact.id)
         ).all()
         for contact_id in abandoned:

@@ -27,11 +27,14 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.auth.models import User
-from app.contacts.models import Contact
+from app.contacts.models import LIVE_STATUSES, Contact, ContactStatus
+from app.contacts.service import queue_system_message
 from app.core.db import commit_unique, dialect_name
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
+from app.helplines.models import Helpline
+from app.helplines.settings import effective_settings
 from app.routing.models import Assignment, Offer, Queue
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,7 @@ def delete_queue(helpline_id: str, queue_id: str) -> None:
     queue = get_queue(helpline_id, queue_id)
     waiting = db.session.scalar(
         sa.select(sa.func.count()).select_from(Contact)
-        .where(Contact.queue_id == queue.id, Contact.status.in_(("queued", "offered", "active")))
+        .where(Contact.queue_id == queue.id, Contact.status.in_((ContactStatus.QUEUED, ContactStatus.OFFERED, ContactStatus.ACTIVE)))
     )
     if waiting:
         raise Conflict("Contacts are still in this queue; move or end them first.", code="queue_not_empty",
@@ -153,7 +156,7 @@ def queue_position(helpline_id: str, queue_id: str | None, priority: str, queued
         ahead_clause = sa.or_(Contact.priority == "urgent", Contact.queued_at <= queued_at)
     ahead = db.session.scalar(
         sa.select(sa.func.count()).select_from(Contact).where(
-            Contact.helpline_id == helpline_id, Contact.status == "queued", Contact.id != contact_id, same_queue,
+            Contact.helpline_id == helpline_id, Contact.status == ContactStatus.QUEUED, Contact.id != contact_id, same_queue,
             ahead_clause,
         )
     )
@@ -239,7 +242,7 @@ def _make_offer(contact: Contact, counsellor_id: str, now) -> Offer:
         status="pending", created_at=now, expires_at=now + timedelta(seconds=_offer_timeout_s(contact.queue_id)),
     )
     db.session.add(offer)
-    contact.status, contact.offered_at = "offered", now
+    contact.status, contact.offered_at = ContactStatus.OFFERED, now
     return offer
 
 
@@ -265,7 +268,7 @@ def dispatch(helpline_id: str) -> int:
         _lock(
             sa.select(Contact)
             .outerjoin(Queue, Queue.id == Contact.queue_id)
-            .where(Contact.helpline_id == helpline_id, Contact.status == "queued")
+            .where(Contact.helpline_id == helpline_id, Contact.status == ContactStatus.QUEUED)
             .order_by(urgent_first, sa.func.coalesce(Queue.priority, 0).desc(), Contact.queued_at, Contact.id)
             .limit(DISPATCH_BATCH),
             skip_locked=True,
@@ -320,7 +323,7 @@ def dispatch_safely(helpline_id: str) -> None:
 
 def dispatch_all() -> int:
     """Every helpline with contacts waiting (a scheduler job: the safety net behind in-request dispatch)."""
-    helpline_ids = list(db.session.scalars(sa.select(Contact.helpline_id).where(Contact.status == "queued").distinct()))
+    helpline_ids = list(db.session.scalars(sa.select(Contact.helpline_id).where(Contact.status == ContactStatus.QUEUED).distinct()))
     db.session.commit()
     return sum(dispatch(helpline_id) for helpline_id in helpline_ids)
 
@@ -351,8 +354,8 @@ def expire_offers() -> int:
 
 def _lapse(contact: Contact, offer: Offer, now) -> None:
     offer.status, offer.responded_at = "expired", now
-    if contact.status == "offered":
-        contact.status = "queued"
+    if contact.status == ContactStatus.OFFERED:
+        contact.status = ContactStatus.QUEUED
     user = db.session.scalar(_lock(sa.select(User).where(User.id == offer.counsellor_id)))
     user.missed_offers += 1
     if user.missed_offers >= LAPSES_BEFORE_BREAK and user.availability == "available":
@@ -378,7 +381,7 @@ def _pending_offer(contact_id: str) -> Offer | None:
 def _open_assignment(contact: Contact, counsellor_id: str, how: str, now) -> None:
     db.session.add(Assignment(helpline_id=contact.helpline_id, contact_id=contact.id, counsellor_id=counsellor_id,
                               channel=contact.channel, how=how, started_at=now))
-    contact.status, contact.counsellor_id, contact.assigned_at = "active", counsellor_id, now
+    contact.status, contact.counsellor_id, contact.assigned_at = ContactStatus.ACTIVE, counsellor_id, now
 
 
 def _close_assignment(contact: Contact, reason: str, now) -> None:
@@ -422,7 +425,7 @@ def decline(user: User, contact_id: str) -> Contact:
         db.session.rollback()
         raise Conflict("There is no offer of this contact to you.", code="offer_not_yours")
     offer.status, offer.responded_at = "declined", now
-    contact.status = "queued"
+    contact.status = ContactStatus.QUEUED
     db.session.commit()
     dispatch_safely(user.helpline_id)
     return contact
@@ -437,20 +440,56 @@ def _may_work(user: User, contact: Contact) -> None:
         raise NotFound("No such contact.")
 
 
+def _end_conversation(contact: Contact, reason: str, now) -> None:
+    """active -> wrapup, the one implementation whoever ends it: the assignment closes and the
+    counsellor's capacity frees (longest idle from now). The caller holds the contact's lock."""
+    contact.status, contact.ended_at = ContactStatus.WRAPUP, now
+    _close_assignment(contact, reason, now)
+    if contact.counsellor_id:
+        db.session.execute(sa.update(User).where(User.id == contact.counsellor_id).values(idle_since=now))
+
+
+def _abandon(contact: Contact, now) -> None:
+    """queued/offered/bot -> abandoned: the child left before a counsellor took the contact."""
+    contact.status, contact.ended_at = ContactStatus.ABANDONED, now
+    db.session.execute(sa.update(Offer).where(Offer.contact_id == contact.id, Offer.status == "pending")
+                       .values(status="cancelled", responded_at=now))
+
+
 def end(user: User, contact_id: str) -> Contact:
-    """The conversation is over: wrap-up, and the counsellor's capacity frees up."""
+    """The counsellor ends the conversation: wrap-up, and their capacity frees up."""
     now = utcnow()
     contact = _locked_contact(user, contact_id)
     _may_work(user, contact)
-    if contact.status != "active":
+    if contact.status != ContactStatus.ACTIVE:
         db.session.rollback()
         raise Conflict("Only an active contact can be ended.", code="contact_not_active")
-    contact.status, contact.ended_at = "wrapup", now
-    _close_assignment(contact, "ended", now)
-    db.session.execute(sa.update(User).where(User.id == contact.counsellor_id).values(idle_since=now))
+    _end_conversation(contact, "ended", now)
     db.session.commit()
     dispatch_safely(user.helpline_id)
     return contact
+
+
+def end_by_sender(contact_id: str, *, notify: bool) -> None:
+    """The child left (web chat ended by the visitor): a live conversation goes to wrap-up as if the
+    counsellor ended it; a contact still waiting is abandoned. `notify` sends goodbye or abandoned."""
+    now = utcnow()
+    contact = db.session.scalar(_lock(sa.select(Contact).where(Contact.id == contact_id))
+                                .execution_options(populate_existing=True))
+    if contact is None or contact.status not in LIVE_STATUSES:
+        db.session.commit()
+        return
+    messages = effective_settings(db.session.get(Helpline, contact.helpline_id).settings)["messages"]
+    if contact.status == ContactStatus.ACTIVE:
+        _end_conversation(contact, "left", now)
+        text = messages["goodbye"]
+    else:
+        _abandon(contact, now)
+        text = messages["abandoned"]
+    if notify:
+        queue_system_message(contact, text)
+    db.session.commit()
+    dispatch_safely(contact.helpline_id)
 
 
 def transfer(user: User, contact_id: str, *, queue_id: str | None, counsellor_id: str | None, note: str | None) -> Contact:
@@ -458,7 +497,7 @@ def transfer(user: User, contact_id: str, *, queue_id: str | None, counsellor_id
     now = utcnow()
     contact = _locked_contact(user, contact_id)
     _may_work(user, contact)
-    if contact.status != "active":
+    if contact.status != ContactStatus.ACTIVE:
         db.session.rollback()
         raise Conflict("Only an active contact can be transferred.", code="contact_not_active")
     if queue_id is not None:
@@ -481,7 +520,7 @@ def transfer(user: User, contact_id: str, *, queue_id: str | None, counsellor_id
     contact.counsellor_id = None
     if queue_id is not None:
         contact.queue_id = queue_id
-    contact.status = "queued"
+    contact.status = ContactStatus.QUEUED
     if target is not None:
         _make_offer(contact, target.id, now)
     db.session.commit()
@@ -495,11 +534,11 @@ def assign(supervisor: User, contact_id: str, counsellor_id: str) -> Contact:
         raise Forbidden("Only supervisors assign contacts.")
     now = utcnow()
     contact = _locked_contact(supervisor, contact_id)
-    if contact.status not in ("queued", "offered", "active"):
+    if contact.status not in (ContactStatus.QUEUED, ContactStatus.OFFERED, ContactStatus.ACTIVE):
         db.session.rollback()
         raise Conflict("Only a waiting or active contact can be assigned.", code="contact_not_assignable")
     target = _locked_counsellor(supervisor.helpline_id, counsellor_id)
-    if contact.status == "active" and contact.counsellor_id == target.id:
+    if contact.status == ContactStatus.ACTIVE and contact.counsellor_id == target.id:
         db.session.rollback()
         return contact
     offer = _pending_offer(contact.id)
@@ -512,7 +551,7 @@ def assign(supervisor: User, contact_id: str, counsellor_id: str) -> Contact:
         raise Conflict("That counsellor has no spare capacity.", code="counsellor_at_capacity")
     if offer is not None:
         offer.status, offer.responded_at = "cancelled", now
-    if contact.status == "active":
+    if contact.status == ContactStatus.ACTIVE:
         _close_assignment(contact, "reassigned", now)
     _open_assignment(contact, target.id, "assigned", now)
     target.idle_since = now
@@ -533,8 +572,8 @@ def set_availability(user: User, status: str) -> User:
         # Offers waiting for someone who left go straight back to the queue.
         for offer in db.session.scalars(sa.select(Offer).where(Offer.counsellor_id == me.id, Offer.status == "pending")):
             offer.status, offer.responded_at = "cancelled", now
-            db.session.execute(sa.update(Contact).where(Contact.id == offer.contact_id, Contact.status == "offered")
-                               .values(status="queued"))
+            db.session.execute(sa.update(Contact).where(Contact.id == offer.contact_id, Contact.status == ContactStatus.OFFERED)
+                               .values(status=ContactStatus.QUEUED))
             requeued += 1
     db.session.commit()
     dispatch_safely(me.helpline_id)

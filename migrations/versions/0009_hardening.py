@@ -1,6 +1,6 @@
 """Hardening after the security review: one-time passwords set by admins; transfer notes and the
 record's province, district and caller relationship encrypted; per-message send claims; the demo's
-outbound sandbox
+outbound sandbox; messages numbered per contact in commit order
 
 Revision ID: 0009
 Revises: 0008
@@ -39,6 +39,26 @@ def upgrade():
         batch.add_column(sa.Column("last_attempt_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("helplines") as batch:
         batch.add_column(sa.Column("outbound_sandbox", sa.Boolean(), server_default=sa.false(), nullable=False))
+    _number_messages_per_contact()
+
+
+def _number_messages_per_contact():
+    """messages.seq: each contact's messages numbered 1, 2, ... in id order; contacts.last_seq the highest."""
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("last_seq", sa.Integer(), server_default="0", nullable=False))
+    with op.batch_alter_table("messages") as batch:
+        batch.add_column(sa.Column("seq", sa.Integer(), nullable=True))
+    op.execute("""
+        UPDATE messages SET seq = numbered.seq FROM (
+            SELECT id, row_number() OVER (PARTITION BY contact_id ORDER BY id) AS seq FROM messages
+        ) AS numbered WHERE messages.id = numbered.id
+    """)
+    op.execute("""
+        UPDATE contacts SET last_seq = COALESCE((SELECT max(seq) FROM messages WHERE messages.contact_id = contacts.id), 0)
+    """)
+    with op.batch_alter_table("messages") as batch:
+        batch.alter_column("seq", existing_type=sa.Integer(), nullable=False)
+        batch.create_index("ix_messages_contact_id_seq", ["contact_id", "seq"], unique=True)
 
 
 def _encrypt_transfers():
@@ -78,6 +98,11 @@ def _move_typed_fields_into_private_form():
 
 
 def downgrade():
+    with op.batch_alter_table("messages") as batch:
+        batch.drop_index("ix_messages_contact_id_seq")
+        batch.drop_column("seq")
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("last_seq")
     with op.batch_alter_table("helplines") as batch:
         batch.drop_column("outbound_sandbox")
     with op.batch_alter_table("messages") as batch:
