@@ -1,16 +1,37 @@
 """The application factory."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import load_config
 
 
+class HelplineFlask(Flask):
+    """Flask, retrying a request once when it met a dead pooled connection (the database restarted).
+
+    The pool is discarded when that is detected, so the retry gets a fresh connection. Only a
+    request that has committed nothing is retried: the retry cannot do anything twice."""
+
+    def handle_user_exception(self, error):
+        from app.core.outage import database_failure
+        from app.extensions import db
+
+        if database_failure(error) != "disconnect" or g.get("db_retried") or db.session.info.get("committed"):
+            return super().handle_user_exception(error)
+        g.db_retried = True
+        db.session.rollback()
+        try:
+            response = self.preprocess_request()
+            return response if response is not None else self.dispatch_request()
+        except Exception as again:  # noqa: BLE001 - handled as any error would be
+            return super().handle_user_exception(again)
+
+
 def create_app(config=None) -> Flask:
     """Build the app. `config` is a config class, its name, a dict of overrides, or None (APP_CONFIG)."""
     settings = load_config(config)
-    app = Flask(__name__, instance_path=str(_instance_dir()))
+    app = HelplineFlask(__name__, instance_path=str(_instance_dir()))
     app.config.from_mapping(settings)
     # Bearer tokens only: no cookie session to open and sign on every request.
     from app.core.http import NoCookieSessions
@@ -73,6 +94,10 @@ def _init_extensions(app: Flask) -> None:
     from app.extensions import db, limiter, migrate
 
     db.init_app(app)
+    with app.app_context():
+        from app.core.outage import watch_engine
+
+        watch_engine(db.engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     limiter.init_app(app)
     # One Api per app: flask-smorest keeps the spec on the Api object.

@@ -111,6 +111,9 @@ class BaseConfig:
     # Per client address.
     WEBCHAT_SESSION_RATE_LIMIT = "20 per minute"
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
+    # Where signed webhooks wait while the database is down (replayed when it is back).
+    WEBHOOK_SPOOL_DIR = str(INSTANCE_DIR / "spool")
+
     # Threads per process sending outbound messages after their commit (0: in the committing thread).
     OUTBOUND_SENDER_THREADS = 4
 
@@ -150,6 +153,7 @@ class BaseConfig:
         for name in (
             "SECRET_KEY", "DATA_ENCRYPTION_KEY", "DATA_INDEX_KEY", "DATABASE_URL",
             "PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "LOG_LEVEL", "RATELIMIT_STORAGE_URI", "OUTBOUND_ALLOWED_NETWORKS",
+            "WEBHOOK_SPOOL_DIR",
         ):
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
@@ -242,6 +246,11 @@ class TestingConfig(BaseConfig):
         settings["SCHEDULER_IN_PROCESS"] = False
         # Sends happen in the committing thread, so tests see them at once.
         settings["OUTBOUND_SENDER_THREADS"] = 0
+        # Each test process spools to a folder of its own; tests replay it themselves.
+        import tempfile
+
+        settings["WEBHOOK_SPOOL_DIR"] = tempfile.mkdtemp(prefix="helpline-spool-")
+        settings["WEBHOOK_SPOOL_REPLAYER"] = False
         return settings
 
 

@@ -1,4 +1,5 @@
 from app.channels.outbound import retry_due_messages
+from app.channels.spool import replay_spool
 from app.contacts.service import abandon_stale_contacts
 from app.core.scheduler import scheduled_job
 
@@ -11,3 +12,8 @@ def retry_outbound_messages_job():
 @scheduled_job("abandon_stale_contacts", seconds=60)
 def abandon_stale_contacts_job():
     return abandon_stale_contacts()
+
+
+@scheduled_job("replay_webhook_spool", seconds=10)
+def replay_webhook_spool_job():
+    return replay_spool()

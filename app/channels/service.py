@@ -203,6 +203,8 @@ def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbo
         raise
     finally:
         pooled.close()
+    # Committed outside the session: a request retried after a lost connection must know.
+    db.session.info["committed"] = True
     if found is None:
         return None
     live = LiveContact(*found)

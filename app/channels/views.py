@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
-from app.channels import outbound, service, webchat
+from app.channels import spool, webchat
 from app.channels.schemas import (
     TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatEndSchema, WebchatMessageCreateSchema,
     WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema, WebchatSessionCreateSchema, WebchatSessionSchema,
@@ -77,8 +77,9 @@ def _twiml(replies: list[str]) -> Response:
                                                "content": {"text/xml": {}}}})
 def twilio_messaging(fields, helpline_code):
     """An SMS or WhatsApp message. Stored (once per MessageSid) before the 200 goes out."""
-    result = service.receive_twilio_message(g.helpline, fields)
-    return _twiml(result.replies)
+    result = spool.accept_webhook(spool.MESSAGING, g.helpline, fields)
+    # Spooled during a database outage: stored later, answered now without an automatic reply.
+    return _twiml(result.replies if result is not None else [])
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/status", methods=["POST"])
@@ -86,7 +87,7 @@ def twilio_messaging(fields, helpline_code):
 @webhooks_blp.doc(security=[], responses={200: {"description": "Empty TwiML", "content": {"text/xml": {}}}})
 def twilio_status(fields, helpline_code):
     """A delivery callback for one of our outbound messages."""
-    outbound.record_delivery_status(g.helpline.id, fields["MessageSid"], fields["MessageStatus"], fields.get("ErrorCode"))
+    spool.accept_webhook(spool.STATUS, g.helpline, fields)
     return _twiml([])
 
 
@@ -96,7 +97,7 @@ def twilio_status(fields, helpline_code):
 def twilio_conversations(fields, helpline_code):
     """Conversations post-event webhook. onMessageAdded from a child is stored; our own echoes and other events are ignored."""
     if fields["EventType"] == "onMessageAdded":
-        service.receive_conversation_message(g.helpline, fields)
+        spool.accept_webhook(spool.CONVERSATIONS, g.helpline, fields)
     return Response("", status=200)
 
 

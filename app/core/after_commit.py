@@ -33,6 +33,8 @@ def defer(kind: str, items: list) -> None:
 
 @sa.event.listens_for(Session, "after_commit")
 def _run_deferred(session: Session) -> None:
+    # A request that committed is never retried after a lost connection (see HelplineFlask).
+    session.info["committed"] = True
     pending = session.info.pop(_INFO_KEY, None)
     for kind, items in (pending or {}).items():
         try:

@@ -14,6 +14,7 @@ from flask import jsonify
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
+from app.core.outage import RETRY_AFTER_S, database_failure, outage_log
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,11 @@ def register_error_handlers(app) -> None:
             db.session.rollback()
         except Exception:  # noqa: BLE001 - the connection itself may be gone
             pass
+        if database_failure(error):
+            # One log line per outage (app/core/outage.py), not a traceback per request.
+            outage_log.failed(error)
+            return error_response(503, "unavailable", "The service is briefly unavailable; try again shortly.",
+                                  headers={"Retry-After": str(RETRY_AFTER_S)})
         try:
             log.error("unhandled error", extra=describe_error(error))
         except Exception:  # noqa: BLE001

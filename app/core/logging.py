@@ -88,6 +88,10 @@ def init_request_logging(app: Flask) -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
+        # What this request committed so far (a retry after a lost connection needs none).
+        from app.extensions import db
+
+        db.session.info.pop("committed", None)
 
     @app.after_request
     def _log_request(response):
