@@ -171,3 +171,12 @@ def test_the_migration_encrypts_what_earlier_versions_stored_plain(app, ctx):
             connection.execute(sa.text("DELETE FROM contacts"))
             connection.execute(sa.text("DELETE FROM helplines"))
         flask_migrate.upgrade()
+
+
+def test_key_rotation_re_encrypts_every_encrypted_column(app):
+    from app.core.rotate import encrypted_columns
+
+    rotated = {f"{table.name}.{column.name}" for table, column in encrypted_columns()}
+    encrypted = {f"{t.name}.{c.name}" for t in db.metadata.sorted_tables for c in t.columns
+                 if isinstance(c.type, (EncryptedText, EncryptedJSON))}
+    assert rotated == encrypted and "contacts.transfers" in rotated

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from app.core.crypto import cipher
-from app.core.types import EncryptedText
+from app.core.types import EncryptedJSON, EncryptedText
 from app.extensions import db
 
 crypto_cli = AppGroup("crypto", help="Encryption keys.")
@@ -15,7 +15,7 @@ crypto_cli = AppGroup("crypto", help="Encryption keys.")
 def encrypted_columns():
     for table in db.metadata.sorted_tables:
         for column in table.columns:
-            if isinstance(column.type, EncryptedText):
+            if isinstance(column.type, (EncryptedText, EncryptedJSON)):
                 yield table, column
 
 
