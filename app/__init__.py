@@ -158,6 +158,9 @@ def _register_blueprints(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)
+    from app.core.openapi import document_error_responses
+
+    document_error_responses(api)
 
 
 def _register_cli(app: Flask) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.contacts.forms import FormSchema
+
 from app.channels.schemas import MAX_TEXT
 from app.core.pagination import PageSchema
 
@@ -26,7 +28,8 @@ class ContactSchema(ma.Schema):
     finalized_at = fields.DateTime(allow_none=True)
     case_id = fields.String(allow_none=True)
     risk_flag = fields.Boolean()
-    form = fields.Dict()
+    form = fields.Nested(FormSchema, metadata={"description": "The record: its plain part and, for those who may "
+                                                              "read it, its personal part."})
     taxonomy_version = fields.String(allow_none=True)
     address = fields.String(allow_none=True, metadata={"description": "Masked (+44******789) unless the caller may see it."})
     transfers = fields.List(fields.Dict(), metadata={"description": "Transfers with their notes, oldest first."})
@@ -42,7 +45,7 @@ class OfferListSchema(PageSchema):
 
 
 class MessageSchema(ma.Schema):
-    id = fields.Function(lambda m: str(m.id))
+    id = fields.Function(lambda m: str(m.id), metadata={"type": "string"})
     contact_id = fields.String()
     direction = fields.String(metadata={"enum": ["inbound", "outbound"]})
     sender = fields.Function(lambda m: "visitor" if m.direction == "inbound" else m.sender,
@@ -96,10 +99,11 @@ class ContactPageSchema(PageSchema):
 
 
 class FormPatchSchema(ma.Schema):
-    form = fields.Dict(required=True, metadata={"description": "The record; validated field by field (422 names the field)."})
+    form = fields.Nested(FormSchema, required=True,
+                         metadata={"description": "The record; validated field by field (422 names the field)."})
 
 
 class OfflineContactSchema(ma.Schema):
     channel = fields.String(load_default="offline", validate=validate.OneOf(("voice", "offline", "sms", "whatsapp", "web", "chat", "messenger")))
-    form = fields.Dict(required=True)
+    form = fields.Nested(FormSchema, required=True)
     created_at = fields.AwareDateTime(metadata={"description": "When the contact happened; default now."})

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 import sqlalchemy as sa
+import marshmallow as ma
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_smorest import Blueprint
@@ -45,13 +46,27 @@ def database_state() -> tuple[bool, str]:
     return True, "ok"
 
 
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"enum": ["ok"]})
+
+
+class ReadinessSchema(ma.Schema):
+    status = ma.fields.String(metadata={"enum": ["ok", "unavailable"]})
+    database = ma.fields.String(metadata={"enum": ["ok", "migrations_pending", "database_unreachable"]})
+
+
 @blp.route("/healthz", methods=["GET"])
+@blp.response(200, HealthSchema)
+@blp.doc(security=[])
 def healthz():
     """The process is up."""
     return {"status": "ok"}
 
 
 @blp.route("/readyz", methods=["GET"])
+@blp.response(200, ReadinessSchema)
+@blp.alt_response(503, schema=ReadinessSchema, description="The database is unreachable or not migrated")
+@blp.doc(security=[])
 def readyz():
     """The database is reachable and migrated to the newest revision (503 otherwise)."""
     ready, reason = database_state()

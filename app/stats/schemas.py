@@ -3,19 +3,33 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from webargs.fields import DelimitedList
+
 from app.core.pagination import PageSchema
+from app.stats.dimensions import CONTACT_DIMENSIONS
 from app.stats.exports import PERIODS
 
 FORMATS = ("json", "csv", "xlsx")
 REPORTS = ("contacts", "operations")
+OPERATION_DIMENSIONS = ("day", "week", "month", "queue", "channel")
 
 
 class StatsArgsSchema(ma.Schema):
     from_ = fields.Date(required=True, data_key="from", attribute="from")
     to = fields.Date(required=True)
-    by = fields.String(required=True, validate=validate.Length(1, 200),
-                       metadata={"description": "Comma-separated dimensions, up to 4."})
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+
+
+class ContactStatsArgsSchema(StatsArgsSchema):
+    by = DelimitedList(fields.String(validate=validate.OneOf(CONTACT_DIMENSIONS)), required=True,
+                       validate=validate.Length(1, 4),
+                       metadata={"description": "Up to 4 dimensions, comma-separated: by=month,gender."})
+
+
+class OperationsStatsArgsSchema(StatsArgsSchema):
+    by = DelimitedList(fields.String(validate=validate.OneOf(OPERATION_DIMENSIONS)), required=True,
+                       validate=validate.Length(1, 3),
+                       metadata={"description": "day, week or month, then optionally queue and/or channel."})
 
 
 class ScheduleParamsSchema(ma.Schema):

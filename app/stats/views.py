@@ -8,8 +8,8 @@ from app.auth.guard import current_user, roles_required
 from app.extensions import db
 from app.stats import exports, formats
 from app.stats.schemas import (
-    ExportListArgsSchema, ExportPageSchema, ScheduleCreateSchema, ScheduleCreatedSchema, ScheduleListSchema,
-    StatsArgsSchema,
+    ContactStatsArgsSchema, ExportListArgsSchema, ExportPageSchema, OperationsStatsArgsSchema, ScheduleCreateSchema,
+    ScheduleCreatedSchema, ScheduleListSchema,
 )
 from app.stats.service import build_table
 
@@ -30,7 +30,7 @@ def _send(table, fmt: str) -> Response:
 
 def _report(report: str, args: dict) -> Response:
     user = current_user()
-    table = build_table(user.helpline_id, report, args["from"], args["to"], args["by"])
+    table = build_table(user.helpline_id, report, args["from"], args["to"], ",".join(args["by"]))
     audit.record(user, f"stats_{report}", "export", None, [f"by={','.join(table.dims)}", f"format={args['format']}",
                                                           f"from={args['from']}", f"to={args['to']}"])
     db.session.commit()
@@ -39,7 +39,7 @@ def _report(report: str, args: dict) -> Response:
 
 @blp.route("/contacts", methods=["GET"])
 @roles_required(*STATS_ROLES)
-@blp.arguments(StatsArgsSchema, location="query")
+@blp.arguments(ContactStatsArgsSchema, location="query")
 @blp.doc(responses={200: {"description": "JSON {meta, rows}, or CSV/XLSX with one column per dimension plus count"}})
 def contacts_stats(args):
     """Finalized contacts counted by up to 4 of: year, quarter, month, week, day (helpline time zone), channel,
@@ -51,7 +51,7 @@ def contacts_stats(args):
 
 @blp.route("/operations", methods=["GET"])
 @roles_required(*STATS_ROLES)
-@blp.arguments(StatsArgsSchema, location="query")
+@blp.arguments(OperationsStatsArgsSchema, location="query")
 def operations_stats(args):
     """by=day|week|month[,queue][,channel]: received, answered, abandoned, blocked, out_of_hours,
     wait p50/p90, handle time p50 and first response p50 (seconds) of the contacts received then."""
