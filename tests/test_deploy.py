@@ -28,3 +28,9 @@ def test_systemd_analyze_verify_passes(tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", *[str(tmp_path / u.name) for u in UNITS]],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
+
+
+def test_make_run_execs_gunicorn_so_signals_reach_it():
+    """SIGTERM to `make run` used to leave gunicorn serving: the recipe's shell now becomes gunicorn."""
+    recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "exec $(BIN)/gunicorn" in recipe
