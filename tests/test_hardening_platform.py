@@ -26,7 +26,7 @@ def test_a_status_callback_signed_by_another_helpline_changes_nothing(app, clien
         db.session.commit()
     make_helpline("other", twilio_account_sid=OTHER_SID, twilio_auth_token=OTHER_TOKEN)
     response = post_signed(client, "/webhooks/other/twilio/status",
-                           {"MessageSid": provider_sid, "AccountSid": OTHER_SID, "MessageStatus": "failed",
+                           {"MessageSid": provider_sid, "AccountSid": OTHER_SID, "MessageStatus": "undelivered",
                             "ErrorCode": "30008"}, token=OTHER_TOKEN)
     assert response.status_code == 200
     with app.app_context():
