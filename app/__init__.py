@@ -73,12 +73,28 @@ def create_app(config=None) -> Flask:
     from app.channels.sender import init_sender
 
     init_sender(app)
+    _connect_event_handlers(app)
 
     from app.core.scheduler import start_in_process
 
     if app.config["SCHEDULER_IN_PROCESS"]:
         app.extensions["helpline_scheduler"] = start_in_process(app)
     return app
+
+
+def _connect_event_handlers(app: Flask) -> None:
+    """Each reacting domain's HANDLERS map (Cosmic Python's EVENT_HANDLERS), and publication after requests."""
+    from app.channels.handlers import HANDLERS as channel_handlers
+    from app.core import events
+    from app.routing.handlers import HANDLERS as routing_handlers
+
+    for handlers in (routing_handlers, channel_handlers):
+        events.connect(handlers)
+
+    @app.after_request
+    def _publish_events(response):
+        events.publish_committed()
+        return response
 
 
 def _instance_dir():

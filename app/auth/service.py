@@ -12,13 +12,17 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
 from app.audit import service as audit
+from app.auth.events import CounsellorChanged
 from app.auth.models import ApiToken, User
 from app.core.db import commit_unique
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from app.core.events import emit
 from app.core.ids import new_id
 from app.core.pagination import paginate
 from app.core.time import utcnow
 from app.extensions import db
+# A read of another domain's table (named in the import-linter contract).
+from app.routing.models import Queue
 
 TOKEN_PREFIX = "hlt_"
 # What a supervisor may change on a user; everything else is the admin's.
@@ -172,8 +176,6 @@ def list_users(helpline_id: str, *, limit: int, cursor: str | None, role: str | 
 
 
 def _check_queue_skills(helpline_id: str, skills: dict | None) -> None:
-    from app.routing.models import Queue
-
     queue_ids = set((skills or {}).get("queues") or [])
     if not queue_ids:
         return
@@ -265,10 +267,8 @@ def update_user(actor: User, user_id: str, changes: dict) -> User:
         # A deactivated or re-roled user's sessions end at once; so do an admin's when it sets their password.
         revoke_tokens_of(user.id)
     audit.record(actor, "update", "user", user.id, sorted(changes))
-    commit_unique(*EMAIL_TAKEN)
     if {"capacity", "skills", "active", "role"} & set(changes):
-        # More room or new skills can take waiting contacts now.
-        from app.routing.service import dispatch_safely
-
-        dispatch_safely(user.helpline_id)
+        # More room or new skills can take waiting contacts now (routing reacts).
+        emit(CounsellorChanged(user.helpline_id, user.id))
+    commit_unique(*EMAIL_TAKEN)
     return user

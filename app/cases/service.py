@@ -14,6 +14,7 @@ from app.cases.models import Case, CaseSection
 from app.cases.schemas import SECTION_SCHEMAS
 from app.contacts import search
 from app.contacts.models import Contact
+from app.contacts.service import get_contact_for
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import DEFAULT_LIMIT, paginate
 from app.core.time import day_start, utcnow
@@ -70,8 +71,6 @@ def _reindex(case: Case) -> None:
 
 
 def _link(user: User, case: Case, contact_id: str) -> Contact:
-    from app.contacts.service import get_contact_for
-
     contact = get_contact_for(user, contact_id, audit_as=None)
     if contact.case_id is not None and contact.case_id != case.id:
         raise Conflict("The contact belongs to another case.", code="contact_in_case")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from app.contacts.models import MAX_TEXT
 from app.core.http import CONTROL_IN_TEXT
 from app.core.vocabulary import LanguageTag
 
@@ -17,8 +18,6 @@ class ChannelText(fields.String):
 
 _NO_CONTROL = validate.Regexp(r"^[^\x00-\x1f\x7f]*$", error="Control characters are not allowed.")
 
-# Longer than any channel carries (SMS 1,600, WhatsApp 4,096): a child's message is never cut.
-MAX_TEXT = 20_000
 _SID = validate.Regexp(r"^[A-Z]{2}[0-9a-fA-F]{32}$", error="Not a Twilio sid.")
 
 

@@ -1,7 +1,7 @@
 """The in-process sender pool: sends stored outbound messages right after their commit, off the request path.
 
-A reply, an automatic notice or a Conversations answer is committed as `pending`; the commit
-wakes this pool (app/core/after_commit.py), whose few threads each send in an app context of
+A reply, an automatic notice or a Conversations answer is committed as `pending`; the
+RepliesQueued event wakes this pool (app/channels/handlers.py), whose few threads each send in an app context of
 their own. The request has already answered: a slow or hanging Twilio holds a sender thread,
 never a web worker. If the process dies first, the scheduler's retry job sends the message after
 PENDING_GRACE. `OUTBOUND_SENDER_THREADS = 0` (the test configuration) sends in the committing
@@ -13,11 +13,10 @@ import atexit
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app.channels import outbound
-from app.contacts.events import OUTBOUND_MESSAGES_QUEUED
-from app.core import after_commit
+from app.core import events
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,7 @@ class OutboundSender:
         with self.app.app_context():
             try:
                 outbound.deliver_all(message_ids)
+                events.publish_committed()
             except Exception as error:  # noqa: BLE001 - the retry job sends what this could not
                 db.session.rollback()
                 log.error("outbound send failed", extra={"error_type": type(error).__name__})
@@ -52,9 +52,3 @@ class OutboundSender:
 def init_sender(app: Flask) -> None:
     app.extensions["outbound_sender"] = OutboundSender(app, app.config["OUTBOUND_SENDER_THREADS"])
 
-
-def _wake_sender(message_ids: list[int]) -> None:
-    current_app.extensions["outbound_sender"].wake(message_ids)
-
-
-after_commit.register(OUTBOUND_MESSAGES_QUEUED, _wake_sender)

@@ -18,19 +18,20 @@ from sqlalchemy.exc import IntegrityError
 
 from app.channels import presurvey
 from app.channels.outbound import CONVERSATIONS_AUTHOR
-from app.contacts.events import outbound_messages_queued
-from app.routing import risk
-from app.channels.addresses import Address, lookup_hash
+from app.contacts.events import ContactQueued, RepliesQueued
+from app.helplines import risk
+from app.core.addresses import Address, lookup_hash, parse_conversations_author, parse_messaging_address
 from app.channels.hours import closed_reason
 from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.core.crypto import cipher
 from app.core.db import dialect_name, execute, insert_ignoring_conflict
+from app.core.events import commit, emit
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.service import HelplineConfig
 from app.profiles.service import active_flags, ensure_profile
-from app.routing.service import choose_queue
+from app.routing.service import choose_queue, queue_position
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +85,6 @@ class Received:
     reply_ids: list[int] = field(default_factory=list)
     # The live contact's row, when the message joined one.
     live: object = None
-    # The contact was queued by this message (opened, or the pre-survey finished).
-    entered_queue: bool = False
 
 
 def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, *, fast_path: bool = True) -> Received:
@@ -102,7 +101,6 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
             if not joined.duplicate:
                 if joined.status == "bot":
                     _continue_bot(helpline, joined, inbound.body, reply_mode)
-                _after_commit(helpline, joined)
             return joined
     # After the PostgreSQL fast path found no live contact, the first attempt opens one straight
     # away; a racing request that opened it first makes the insert fail and the retry join it.
@@ -119,18 +117,9 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
         if result.duplicate:
             db.session.rollback()
         else:
-            db.session.commit()
-            _after_commit(helpline, result)
+            commit()
         return result
     raise AssertionError("unreachable")
-
-
-def _after_commit(helpline: HelplineConfig, result: Received) -> None:
-    """A contact that just entered the queue is offered at once if a counsellor is free."""
-    if result.status == "queued" and result.entered_queue:
-        from app.routing.service import dispatch_safely
-
-        dispatch_safely(helpline.id)
 
 
 def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
@@ -218,7 +207,7 @@ def _continue_bot(helpline: HelplineConfig, result: Received, text: str, reply_m
     """The message is stored; now the pre-survey takes its answer (its own transaction)."""
     _advance_bot(helpline, result, result.live, text)
     _store_replies(helpline.id, result, reply_mode)
-    db.session.commit()
+    commit()
 
 
 def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread_key: str, known_absent: bool) -> Received:
@@ -279,7 +268,8 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
     execute(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
     if values["status"] == "queued":
-        result.entered_queue = True
+        # Routing offers it at once if someone is free (app/routing/handlers.py).
+        emit(ContactQueued(helpline.id, values["id"]))
         _position_notice(helpline, result, values)
 
 
@@ -288,8 +278,6 @@ def _position_notice(helpline: HelplineConfig, result: Received, contact: dict) 
     settings = helpline.settings
     if not settings["queue_position_notice"]:
         return
-    from app.routing.service import queue_position
-
     position = queue_position(helpline.id, contact["queue_id"], contact["priority"], contact["queued_at"], contact["id"])
     result.replies.append(settings["messages"]["queue_position"].replace("{position}", str(position)))
 
@@ -324,7 +312,8 @@ def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) ->
             queue_id=choose_queue(helpline.id, live.channel, live.language),
         )
     )
-    result.status, result.entered_queue = "queued", True
+    result.status = ContactStatus.QUEUED
+    emit(ContactQueued(helpline.id, result.contact_id))
     result.replies.append(settings["messages"]["queued"])
     contact = db.session.execute(sa.select(_contacts).where(_contacts.c.id == result.contact_id)).mappings().one()
     _position_notice(helpline, result, contact)
@@ -345,15 +334,13 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
             values.update(status="sent", sent_at=now)
         result.reply_ids.append(execute(_INSERT_MESSAGE, values).scalar())
     if reply_mode == REPLY_REST:
-        outbound_messages_queued(result.reply_ids)
+        emit(RepliesQueued(tuple(result.reply_ids)))
 
 
 # --- Twilio Messaging (SMS, WhatsApp) and Conversations ---------------------------
 
 def receive_twilio_message(helpline: HelplineConfig, fields: dict) -> Received:
     """A Twilio Messaging webhook's fields (already signature-checked and validated)."""
-    from app.channels.addresses import parse_messaging_address
-
     address = parse_messaging_address(fields["From"])
     inbound = Inbound(
         # SMS and WhatsApp from one number share a profile, not a conversation.
@@ -366,8 +353,6 @@ def receive_twilio_message(helpline: HelplineConfig, fields: dict) -> Received:
 
 def receive_conversation_message(helpline: HelplineConfig, fields: dict) -> Received | None:
     """An onMessageAdded event; None for our own messages echoed back."""
-    from app.channels.addresses import parse_conversations_author
-
     if fields["Author"] == CONVERSATIONS_AUTHOR:
         return None
     address = parse_conversations_author(fields["Author"], fields.get("Source"))

@@ -24,6 +24,7 @@ from pathlib import Path
 from flask import Flask, current_app
 
 from app.channels import outbound, service
+from app.core import events
 from app.core.crypto import cipher
 from app.core.outage import database_failure
 from app.core.time import utcnow
@@ -111,6 +112,7 @@ def _replay_one(record: dict) -> None:
     helpline = helpline_config(record["helpline"])
     if helpline is not None:
         _process(record["kind"], helpline, record["fields"])
+        events.publish_committed()
 
 
 def _return_unfinished(claimed: Path, original: Path) -> None:

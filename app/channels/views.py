@@ -14,6 +14,8 @@ from app.channels.schemas import (
 )
 from app.core.errors import DomainError, Forbidden, NotFound, error_response
 from app.extensions import db, limiter
+from app.channels.models import WebchatSession
+from app.helplines.models import Helpline
 from app.helplines.service import HelplineConfig, helpline_config
 
 webhooks_blp = Blueprint(
@@ -115,9 +117,6 @@ def _webchat_helpline() -> HelplineConfig | None:
     if "helpline_code" in args:
         return helpline_config(args["helpline_code"])
     if "session_id" in args:
-        from app.channels.models import WebchatSession
-        from app.helplines.models import Helpline
-
         code = db.session.scalar(
             sa.select(Helpline.code).join(WebchatSession, WebchatSession.helpline_id == Helpline.id)
             .where(WebchatSession.id == args["session_id"])

@@ -12,9 +12,11 @@ from app.channels.models import WebchatSession
 from app.channels.service import REPLY_STORE, Inbound, open_contact, receive_message
 from app.contacts.models import Contact, Message
 from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.events import commit
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
+from app.helplines.models import Helpline
 from app.routing.service import end_by_sender
 from app.helplines.service import HelplineConfig, helpline_config
 
@@ -43,11 +45,7 @@ def create_session(helpline: HelplineConfig, language: str | None, pre_survey: d
         id=session_id, helpline_id=helpline.id, contact_id=opened.contact_id, token_hash=_hash_token(raw_token),
         ended_at=utcnow() if ended else None,
     ))
-    db.session.commit()
-    if opened.status == "queued":
-        from app.routing.service import dispatch_safely
-
-        dispatch_safely(helpline.id)
+    commit()  # a queued contact is offered at once if someone is free (ContactQueued)
     answer = {"session_id": session_id, "token": raw_token, "status": SESSION_STATUS[opened.status]}
     if opened.replies:
         answer["message"] = opened.replies[-1]
@@ -84,8 +82,6 @@ def _session_status(session: WebchatSession) -> str:
 
 
 def _helpline_for(session: WebchatSession) -> HelplineConfig:
-    from app.helplines.models import Helpline
-
     return helpline_config(db.session.scalar(sa.select(Helpline.code).where(Helpline.id == session.helpline_id)))
 
 

@@ -1,15 +1,21 @@
-"""What the contacts domain tells the domains above it once its transaction has committed.
-
-Emitting here keeps the direction of imports downward: channels (above) subscribes to these
-in app/channels/sender.py; contacts never imports channels.
-"""
+"""What the contacts domain tells the domains above it (app/core/events.py)."""
 from __future__ import annotations
 
-from app.core import after_commit
+from dataclasses import dataclass
 
-# Outbound messages were stored as pending: send them (payload: message ids).
-OUTBOUND_MESSAGES_QUEUED = "contacts.outbound_messages_queued"
+from app.core.events import Event
 
 
-def outbound_messages_queued(message_ids: list[int]) -> None:
-    after_commit.defer(OUTBOUND_MESSAGES_QUEUED, message_ids)
+@dataclass(frozen=True)
+class ContactQueued(Event):
+    """A contact entered its queue (opened, pre-survey finished): someone may take it now."""
+
+    helpline_id: str
+    contact_id: str
+
+
+@dataclass(frozen=True)
+class RepliesQueued(Event):
+    """Outbound messages were stored as pending: send them."""
+
+    message_ids: tuple[int, ...]

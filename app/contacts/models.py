@@ -11,6 +11,8 @@ from app.core.time import utcnow
 from app.core.types import EncryptedJSON, EncryptedText, JSONDocument, UTCDateTime
 from app.extensions import db
 
+# Longer than any channel carries (SMS 1,600, WhatsApp 4,096): a child's message is never cut.
+MAX_TEXT = 20_000
 CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web", "voice", "offline")
 
 

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from app.contacts.forms import FormSchema
 
-from app.channels.schemas import MAX_TEXT
+from app.contacts.models import MAX_TEXT
 from app.core.pagination import PageSchema
 
 

@@ -6,7 +6,7 @@ import unicodedata
 
 import sqlalchemy as sa
 
-from app.channels.addresses import lookup_hash, normalise_phone
+from app.core.addresses import lookup_hash, normalise_phone
 from app.contacts.models import Contact, SearchKey
 from app.core.errors import ValidationFailed
 from app.core.crypto import cipher

@@ -15,19 +15,25 @@ import sqlalchemy as sa
 
 from app.audit import service as audit
 from app.auth.models import User
-from app.channels.addresses import mask
-from app.contacts import events, forms, search
+from app.core.addresses import mask
+from app.contacts import forms, search
+from app.contacts.events import RepliesQueued
 from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, ContactStatus, Message
 from app.contacts.taxonomy import category_codes
 from app.core.errors import Conflict, ValidationFailed
+from app.core.events import commit, emit
 from app.core.ids import new_id
 from app.core.pagination import DEFAULT_LIMIT, paginate
 from app.core.time import day_start, utcnow
 from app.extensions import db
+from app.helplines.models import Helpline
 from app.helplines.settings import effective_settings
 from app.permissions import engine
 from app.permissions.access import load_record, require_record_role
 from app.permissions.service import rules_for
+# Reads of other domains' tables (named in the import-linter contract).
+from app.cases.models import Case
+from app.routing.models import Offer
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +45,6 @@ def get_contact_for(user: User, contact_id: str, action: str = "view_contact", *
 
 def _offered_to(contact_id: str, user_id: str) -> bool:
     """A counsellor may read a contact offered to them before accepting it (the transfer note, the form)."""
-    from app.routing.models import Offer
-
     return db.session.scalar(
         sa.select(Offer.id).where(Offer.contact_id == contact_id, Offer.counsellor_id == user_id, Offer.status == "pending")
     ) is not None
@@ -81,8 +85,6 @@ def _validated_form(form: dict, taxonomy_version: str, settings: dict) -> dict:
 
 
 def _settings_of(helpline_id: str) -> dict:
-    from app.helplines.models import Helpline
-
     return effective_settings(db.session.get(Helpline, helpline_id).settings)
 
 
@@ -139,8 +141,6 @@ def finalize(user: User, contact_id: str) -> Contact:
 def create_offline_contact(user: User, channel: str, form: dict, created_at: datetime | None = None) -> Contact:
     """A contact logged by hand (walk-in, a call taken off-system): owned by its author, in wrap-up until finalized."""
     require_record_role(user)
-    from app.helplines.models import Helpline
-
     helpline = db.session.get(Helpline, user.helpline_id)
     now = utcnow()
     form = _validated_form(form, helpline.taxonomy_version, effective_settings(helpline.settings))
@@ -220,7 +220,7 @@ def _queue_outbound(contact: Contact, text: str, sender: str, author_id: str | N
     )
     db.session.add(message)
     db.session.flush()
-    events.outbound_messages_queued([message.id])
+    emit(RepliesQueued((message.id,)))
     return message
 
 
@@ -231,7 +231,7 @@ def send_reply(user: User, contact_id: str, text: str) -> Message:
     if contact.status != ContactStatus.ACTIVE:
         raise Conflict("Replies go to active contacts only.", code="contact_not_active")
     message = _queue_outbound(contact, text, "counsellor", user.id)
-    db.session.commit()
+    commit()
     return message
 
 
@@ -245,8 +245,6 @@ def abandon_stale_contacts() -> int:
 
     The UPDATE's WHERE re-checks the status, so two schedulers abandon each contact once.
     """
-    from app.helplines.models import Helpline
-
     now = utcnow()
     notices: list[int] = []
     for helpline in db.session.scalars(sa.select(Helpline)):
@@ -263,7 +261,7 @@ def abandon_stale_contacts() -> int:
         ).all()
         for contact_id in abandoned:
             notices.append(_queue_outbound(db.session.get(Contact, contact_id), settings["messages"]["abandoned"], "system"))
-    db.session.commit()
+    commit()
     return len(notices)
 
 
@@ -286,14 +284,10 @@ def erase_expired_personal_data(batch: int = 500) -> int:
     (finalized, or never finalized: abandoned, blocked, out of hours, an unfinished pre-survey or
     wrap-up), its personal data is erased (`erase_personal_data`). Idempotent, and safe in two
     schedulers at once (each contact is erased once, by the WHERE)."""
-    from app.helplines.models import Helpline
-
     now = utcnow()
     erased = 0
     for helpline in db.session.scalars(sa.select(Helpline)).all():
         cutoff = now - timedelta(days=effective_settings(helpline.settings)["retention_days"])
-        from app.cases.models import Case
-
         # Contacts in a case still open are kept whole until the case closes.
         in_open_case = sa.select(Case.id).where(Case.status != "closed")
         ended = sa.func.coalesce(Contact.finalized_at, Contact.ended_at)

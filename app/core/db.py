@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict
+from app.core.events import publish_committed
 from app.extensions import db
 
 
@@ -86,3 +87,4 @@ def commit_unique(message: str, code: str) -> None:
         if not is_unique_violation(error):
             raise
         raise Conflict(message, code=code) from None
+    publish_committed()

@@ -21,6 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from flask.cli import AppGroup
 
+from app.core import events
 from app.core.errors import describe_error
 from app.core.time import utcnow
 from app.extensions import db
@@ -53,6 +54,7 @@ def run_job(app: Flask, job: Job) -> None:
     with app.app_context():
         try:
             result = job.func()
+            events.publish_committed()
             # DEBUG: some jobs run every few seconds; failures are the lines worth reading.
             log.debug("job done", extra={"job": job.name, "result": result,
                                         "duration_ms": round((time.perf_counter() - started) * 1000, 1)})

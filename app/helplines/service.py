@@ -13,6 +13,7 @@ from app.core.db import commit_unique
 from app.core.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.helplines.models import Helpline
+from app.helplines.risk import compile_phrases
 from app.helplines.schemas import validate_timezone
 from app.helplines.settings import effective_settings, merge_settings
 
@@ -28,7 +29,7 @@ class HelplineConfig:
     twilio_auth_token: str | None
     settings: dict
     taxonomy_version: str
-    # settings.risk_phrases, compiled for matching (app.routing.risk).
+    # settings.risk_phrases, compiled for matching (app.helplines.risk).
     risk_phrases: tuple = ()
 
 
@@ -64,8 +65,6 @@ def helpline_config(code: str) -> HelplineConfig | None:
         raise
     if helpline is None:
         return None
-    from app.routing.risk import compile_phrases
-
     settings = effective_settings(helpline.settings)
     config = HelplineConfig(
         id=helpline.id, code=helpline.code, timezone=helpline.timezone,

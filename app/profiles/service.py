@@ -5,7 +5,15 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from app.audit import service as audit
+from app.cases.models import Case, CaseSection
+from app.contacts import search
+from app.contacts.models import LIVE_STATUSES, Contact
+from app.contacts.service import erase_personal_data
+from app.core.addresses import mask
 from app.core.crypto import cipher
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.permissions.access import load_record
 from app.core.db import upsert_returning
 from app.core.ids import new_id
 from app.core.time import utcnow
@@ -53,16 +61,11 @@ def set_flag(profile_id: str, flag: str, until: datetime | None = None, created_
 # --- the API: permission-checked and audited ---------------------------------------
 
 def get_profile_for(user, profile_id: str, action: str = "view_profile", *, audit_as: str | None = "read"):
-    from app.permissions.access import load_record
-
     return load_record(user, Profile, profile_id, record_type="profile", view_action="view_profile", action=action,
                        audit_as=audit_as)
 
 
 def serialise_profile(profile: Profile) -> dict:
-    from app.channels.addresses import mask
-    from app.contacts.models import Contact
-
     flags = db.session.scalars(sa.select(ProfileFlag).where(ProfileFlag.profile_id == profile.id).order_by(ProfileFlag.flag))
     now = utcnow()
     counts = db.session.scalar(sa.select(sa.func.count()).select_from(Contact).where(Contact.profile_id == profile.id))
@@ -76,9 +79,6 @@ def serialise_profile(profile: Profile) -> dict:
 
 
 def flag_profile(user, profile_id: str, flag: str, until: datetime | None):
-    from app.audit import service as audit
-    from app.core.errors import ValidationFailed
-
     if until is not None and until <= utcnow():
         raise ValidationFailed(details={"until": ["Must be in the future."]})
     profile = get_profile_for(user, profile_id, "flag_profile", audit_as=None)
@@ -89,9 +89,6 @@ def flag_profile(user, profile_id: str, flag: str, until: datetime | None):
 
 
 def unflag_profile(user, profile_id: str, flag: str):
-    from app.audit import service as audit
-    from app.core.errors import NotFound
-
     profile = get_profile_for(user, profile_id, "flag_profile", audit_as=None)
     deleted = db.session.execute(sa.delete(ProfileFlag).where(ProfileFlag.profile_id == profile.id, ProfileFlag.flag == flag))
     if not deleted.rowcount:
@@ -107,13 +104,6 @@ def erase_profile(user, profile_id: str) -> dict:
     from this address and of every case those contacts are linked to is erased; the profile keeps only
     its keyed hash (so a block still holds) and the statistics columns stay. 409 while a conversation
     from the address is still live."""
-    from app.audit import service as audit
-    from app.cases.models import Case, CaseSection
-    from app.contacts import search
-    from app.contacts.models import LIVE_STATUSES, Contact
-    from app.contacts.service import erase_personal_data
-    from app.core.errors import Conflict, Forbidden
-
     if user.role != "supervisor":
         raise Forbidden("Only supervisors erase a profile's personal data.")
     profile = get_profile_for(user, profile_id, "view_profile", audit_as=None)

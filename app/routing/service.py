@@ -30,6 +30,7 @@ from app.auth.models import User
 from app.contacts.models import LIVE_STATUSES, Contact, ContactStatus
 from app.contacts.service import queue_system_message
 from app.core.db import commit_unique, dialect_name
+from app.core.events import commit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
@@ -488,7 +489,7 @@ def end_by_sender(contact_id: str, *, notify: bool) -> None:
         text = messages["abandoned"]
     if notify:
         queue_system_message(contact, text)
-    db.session.commit()
+    commit()  # the notice goes out after the commit (RepliesQueued)
     dispatch_safely(contact.helpline_id)
 
 

@@ -14,6 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from flask import current_app
 
 from app.audit import service as audit
+from app.audit.models import AuditEvent
 from app.core.db import for_update_skip_locked
 from app.core.errors import NotFound, ValidationFailed
 from app.core.pagination import paginate
@@ -22,12 +23,11 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.models import Helpline
 from app.stats import formats
-from app.stats.models import Export, ExportSchedule
+from app.stats.models import PERIODS, Export, ExportSchedule
 from app.stats.service import build_table
 
 log = logging.getLogger(__name__)
 
-PERIODS = ("previous_day", "previous_week", "previous_month", "previous_quarter", "previous_year")
 MAX_DELIVERY_ATTEMPTS = 6  # the first try and 5 retries
 DELIVERY_BACKOFF = timedelta(minutes=1)
 DELIVERY_TIMEOUT_S = 15
@@ -160,8 +160,6 @@ def run_due_schedules() -> int:
 
 
 def _system_audit(helpline_id: str, export_id: str):
-    from app.audit.models import AuditEvent
-
     return AuditEvent(helpline_id=helpline_id, user_id=None, action="scheduled_export", record_type="export",
                       record_id=export_id, at=utcnow())
 

@@ -11,6 +11,10 @@ from app.core.types import EncryptedText, JSONDocument, UTCDateTime
 from app.extensions import db
 
 
+# The whole period before each run that a scheduled export covers.
+PERIODS = ("previous_day", "previous_week", "previous_month", "previous_quarter", "previous_year")
+
+
 class ExportSchedule(db.Model):
     __tablename__ = "export_schedules"
 

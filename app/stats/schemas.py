@@ -7,7 +7,7 @@ from webargs.fields import DelimitedList
 
 from app.core.pagination import PageSchema
 from app.stats.dimensions import CONTACT_DIMENSIONS
-from app.stats.exports import PERIODS
+from app.stats.models import PERIODS
 
 FORMATS = ("json", "csv", "xlsx")
 REPORTS = ("contacts", "operations")
