@@ -91,8 +91,8 @@ def test_a_message_with_a_provider_sid_is_never_sent_or_overwritten_again(app, c
 def test_two_schedulers_with_a_slow_twilio_send_each_message_once(app, client, counsellor, active_contact, monkeypatch):
     """Sends slower than the lease is long: a batch-wide lease ran out mid-batch and another scheduler sent
     the rest again. Each message is now claimed just before its own send."""
-    monkeypatch.setattr(outbound, "LEASE", timedelta(milliseconds=100), raising=False)
-    monkeypatch.setattr(outbound, "PENDING_GRACE", timedelta(milliseconds=100), raising=False)
+    monkeypatch.setattr(outbound, "LEASE", timedelta(milliseconds=500), raising=False)
+    monkeypatch.setattr(outbound, "PENDING_GRACE", timedelta(milliseconds=500), raising=False)
     if not is_postgres(app):
         pytest.skip("concurrent schedulers need PostgreSQL's row locks; SQLite serialises writers")
     with app.app_context():
@@ -105,14 +105,14 @@ def test_two_schedulers_with_a_slow_twilio_send_each_message_once(app, client, c
     sent, lock = [], threading.Lock()
 
     def slow_twilio(request):
-        time.sleep(0.02)
+        time.sleep(0.04)
         with lock:
             sent.append(request.body)
             sid = "SMfa%030x" % len(sent)  # unlike the inbound sids tests make
         return 201, {}, '{"sid": "%s"}' % sid
 
     def scheduler():
-        deadline = time.monotonic() + 1.5
+        deadline = time.monotonic() + 2.5
         while time.monotonic() < deadline:
             with app.app_context():
                 outbound.retry_due_messages(batch=50)
