@@ -125,3 +125,21 @@ def test_a_replay_interrupted_by_another_outage_keeps_the_rest(app, client, help
         assert len(list(Path(app.config["WEBHOOK_SPOOL_DIR"]).glob("webhooks-*.spool"))) == 1
         assert spool.replay_spool() == 2
     assert [m.body for m in messages(app) if m.direction == "inbound"] == ["first", "one", "two"]
+
+
+def test_a_request_that_already_committed_is_not_retried(app, client, counsellor, monkeypatch):
+    """Retrying would do its committed work twice: it answers 503 instead."""
+    from app.routing import views as routing_views
+
+    calls = []
+    real = routing_views.service.set_availability
+
+    def commit_then_lose_the_connection(user, status):
+        calls.append(status)
+        real(user, status)  # commits
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionResetError("gone"), connection_invalidated=True)
+
+    monkeypatch.setattr(routing_views.service, "set_availability", commit_then_lose_the_connection)
+    response = client.put("/api/v1/me/availability", json={"status": "available"}, headers=counsellor.headers)
+    assert_error(response, 503, "unavailable")
+    assert calls == ["available"]

@@ -93,6 +93,8 @@ def publish_committed() -> int:
 
 @sa.event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
+    # A request that committed is never retried after a lost connection (app/__init__.py, HelplineFlask).
+    session.info["committed"] = True
     pending = session.info.pop(_PENDING, None)
     if pending:
         session.info.setdefault(_READY, []).extend(pending)
