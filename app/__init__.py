@@ -11,7 +11,8 @@ class HelplineFlask(Flask):
     """Flask, retrying a request once when it met a dead pooled connection (the database restarted).
 
     The pool is discarded when that is detected, so the retry gets a fresh connection. Only a
-    request that has committed nothing is retried: the retry cannot do anything twice."""
+    request that has committed nothing is retried (each request's app context has a session of its
+    own, whose `committed` flag app/core/events.py sets): the retry cannot do anything twice."""
 
     def handle_user_exception(self, error):
         from app.core.outage import database_failure

@@ -217,6 +217,15 @@ def _fresh_test_keys() -> dict:
 
 
 _TEST_PROCESS_KEYS = _fresh_test_keys()
+_TEST_SPOOL_DIRS: list[str] = []
+
+
+def _test_spool_dir() -> str:
+    if not _TEST_SPOOL_DIRS:
+        import tempfile
+
+        _TEST_SPOOL_DIRS.append(tempfile.mkdtemp(prefix="helpline-spool-"))
+    return _TEST_SPOOL_DIRS[0]
 
 
 class TestingConfig(BaseConfig):
@@ -247,9 +256,7 @@ class TestingConfig(BaseConfig):
         # Sends happen in the committing thread, so tests see them at once.
         settings["OUTBOUND_SENDER_THREADS"] = 0
         # Each test process spools to a folder of its own; tests replay it themselves.
-        import tempfile
-
-        settings["WEBHOOK_SPOOL_DIR"] = tempfile.mkdtemp(prefix="helpline-spool-")
+        settings["WEBHOOK_SPOOL_DIR"] = _test_spool_dir()
         settings["WEBHOOK_SPOOL_REPLAYER"] = False
         return settings
 

@@ -1,7 +1,5 @@
 """Configuration from the environment, and logs that carry no personal data."""
-import io
 import json
-import logging
 
 import pytest
 from cryptography.fernet import Fernet

@@ -15,7 +15,7 @@ from app.channels import outbound
 from app.contacts.models import Contact, Message
 from app.core.time import utcnow
 from app.extensions import db
-from tests.channel_helpers import contacts, messages, send_sms, update_contact
+from tests.channel_helpers import contacts, messages, send_sms
 from tests.conftest import ACCOUNT_SID, is_postgres
 from tests.test_outbound import TWILIO_MESSAGES, active_contact, reply  # noqa: F401 - fixture
 

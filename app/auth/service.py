@@ -14,7 +14,7 @@ from zxcvbn import zxcvbn
 from app.audit import service as audit
 from app.auth.events import CounsellorChanged
 from app.auth.models import ApiToken, User
-from app.core.db import commit_unique
+from app.core.db import commit_unique, for_update
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.core.events import emit
 from app.core.ids import new_id
@@ -33,8 +33,8 @@ MIN_PASSWORD_SCORE = 3
 EMAIL_TAKEN = ("A user with this email exists.", "email_taken")
 
 
-def check_password_strength(password: str, *, user_inputs: tuple = ()) -> None:
-    """422 unless the password is long and hard to guess; the API and the CLI share this rule."""
+def check_password_strength(password: str, *, user_inputs: tuple = (), field: str = "password") -> None:
+    """422 on `field` unless the password is long and hard to guess; the API and the CLI share this rule."""
     problems = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
@@ -45,7 +45,7 @@ def check_password_strength(password: str, *, user_inputs: tuple = ()) -> None:
             hint = verdict["feedback"].get("warning") or "It is too easy to guess."
             problems.append(f"{hint} Add more words or characters.".strip())
     if problems:
-        raise ValidationFailed(details={"password": problems})
+        raise ValidationFailed(details={field: problems})
 
 
 class PasswordHashing:
@@ -125,10 +125,7 @@ def change_password(user: User, token_id: str, current_password: str, new_passwo
         raise Forbidden("The current password is wrong.", code="wrong_password")
     if new_password == current_password:
         raise ValidationFailed(details={"new_password": ["Choose a password you have not used here."]})
-    try:
-        check_password_strength(new_password, user_inputs=(me.email, me.name))
-    except ValidationFailed as error:
-        raise ValidationFailed(details={"new_password": error.details["password"]}) from None
+    check_password_strength(new_password, user_inputs=(me.email, me.name), field="new_password")
     me.password_hash = hash_password(new_password)
     me.must_change_password = False
     revoke_tokens_of(me.id, except_token_id=token_id)
@@ -222,15 +219,11 @@ def _check_admin_changes(actor: User, user: User, changes: dict) -> None:
         # Every active admin's row locked, in one order: two admins demoting each other at once
         # queue up instead of both succeeding (or deadlocking), and the second sees the first's change.
         admins = db.session.scalars(
-            _lock_rows(sa.select(User.id).where(User.helpline_id == user.helpline_id, User.role == "admin",
+            for_update(sa.select(User.id).where(User.helpline_id == user.helpline_id, User.role == "admin",
                                                 User.active.is_(True)).order_by(User.id))
         ).all()
         if not set(admins) - {user.id}:
             raise Conflict("The helpline's last active admin cannot be removed.", code="last_admin")
-
-
-def _lock_rows(stmt):
-    return stmt.with_for_update() if db.engine.dialect.name == "postgresql" else stmt
 
 
 def update_user(actor: User, user_id: str, changes: dict) -> User:

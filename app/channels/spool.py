@@ -132,8 +132,10 @@ def _return_unfinished(claimed: Path, original: Path) -> None:
 def _start_replayer(app: Flask) -> None:
     """One background thread per process and app that replays until the spool is empty."""
     key = f"{os.getpid()}:{id(app)}"
+    if not app.config.get("WEBHOOK_SPOOL_REPLAYER", True):
+        return
     running = _replayers.get(key)
-    if running is not None and running.is_alive() or not app.config.get("WEBHOOK_SPOOL_REPLAYER", True):
+    if running is not None and running.is_alive():
         return
     thread = threading.Thread(target=_replay_until_empty, args=(app,), name="spool-replay", daemon=True)
     _replayers[key] = thread

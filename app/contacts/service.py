@@ -27,6 +27,7 @@ from app.core.pagination import DEFAULT_LIMIT, paginate
 from app.core.time import day_start, utcnow
 from app.extensions import db
 from app.helplines.models import Helpline
+from app.helplines.service import settings_for
 from app.helplines.settings import effective_settings
 from app.permissions import engine
 from app.permissions.access import load_record, require_record_role
@@ -84,10 +85,6 @@ def _validated_form(form: dict, taxonomy_version: str, settings: dict) -> dict:
     return form
 
 
-def _settings_of(helpline_id: str) -> dict:
-    return effective_settings(db.session.get(Helpline, helpline_id).settings)
-
-
 def _store_form(contact: Contact, form: dict) -> None:
     public, private = forms.split_form(form)
     contact.form = public
@@ -111,7 +108,7 @@ def save_form(user: User, contact_id: str, form: dict) -> Contact:
     contact = get_contact_for(user, contact_id, "edit_contact", audit_as=None)
     if contact.finalized_at is not None and user.role != "supervisor":
         raise Conflict("The record is finalized; only a supervisor may change it now.", code="contact_finalized")
-    form = _validated_form(form, contact.taxonomy_version or "chi-2024", _settings_of(contact.helpline_id))
+    form = _validated_form(form, contact.taxonomy_version or "chi-2024", settings_for(contact.helpline_id))
     changed = _changed_fields(contact_form(contact), form)
     _store_form(contact, form)
     audit.record(user, "update", "contact", contact.id, ["form." + name for name in changed])

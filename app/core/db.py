@@ -56,6 +56,11 @@ def execute(stmt, params: dict | None = None):
     return db.session.connection().execute(stmt, params or {})
 
 
+def for_update(stmt: sa.Select) -> sa.Select:
+    """Row locks held to the end of the transaction (PostgreSQL); SQLite has one writer at a time anyway."""
+    return stmt.with_for_update() if dialect_name() == "postgresql" else stmt
+
+
 def for_update_skip_locked(stmt: sa.Select) -> sa.Select:
     """Row locks that a second worker skips (PostgreSQL); SQLite has one writer at a time anyway."""
     return stmt.with_for_update(skip_locked=True) if dialect_name() == "postgresql" else stmt

@@ -17,8 +17,6 @@ from datetime import datetime, timezone
 
 from flask import Flask, g, request
 
-from app.extensions import db
-
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -90,8 +88,6 @@ def init_request_logging(app: Flask) -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
-        # What this request committed so far (a retry after a lost connection needs none).
-        db.session.info.pop("committed", None)
 
     @app.after_request
     def _log_request(response):

@@ -7,7 +7,6 @@ from such values can never carry a name, a sentence or a spreadsheet formula.
 from __future__ import annotations
 
 import langcodes
-import marshmallow as ma
 from marshmallow import fields
 
 MAX_LANGUAGE_TAG = 16

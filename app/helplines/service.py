@@ -126,6 +126,11 @@ def use_outbound_sandbox(helpline_id: str) -> None:
     db.session.commit()
 
 
+def settings_for(helpline_id: str) -> dict:
+    """The helpline's settings with defaults filled in (in the caller's session)."""
+    return effective_settings(get_helpline(helpline_id).settings)
+
+
 def helpline_settings(helpline: Helpline) -> dict:
     return effective_settings(helpline.settings)
 

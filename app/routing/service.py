@@ -34,8 +34,7 @@ from app.core.events import commit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
-from app.helplines.models import Helpline
-from app.helplines.settings import effective_settings
+from app.helplines.service import settings_for
 from app.routing.models import Assignment, Offer, Queue
 
 log = logging.getLogger(__name__)
@@ -480,7 +479,7 @@ def end_by_sender(contact_id: str, *, notify: bool) -> None:
     if contact is None or contact.status not in LIVE_STATUSES:
         db.session.commit()
         return
-    messages = effective_settings(db.session.get(Helpline, contact.helpline_id).settings)["messages"]
+    messages = settings_for(contact.helpline_id)["messages"]
     if contact.status == ContactStatus.ACTIVE:
         _end_conversation(contact, "left", now)
         text = messages["goodbye"]

@@ -23,7 +23,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.models import Helpline
 from app.stats import formats
-from app.stats.models import PERIODS, Export, ExportSchedule
+from app.stats.models import Export, ExportSchedule
 from app.stats.service import build_table
 
 log = logging.getLogger(__name__)
