@@ -72,8 +72,11 @@ def create_app(config=None) -> Flask:
     _register_cli(app)
 
     from app.channels.sender import init_sender
+    from app.live.relay import Relay
 
     init_sender(app)
+    # One per process; its thread starts with the first stream (README, Live events).
+    app.extensions["event_relay"] = Relay(app)
     _connect_event_handlers(app)
 
     from app.core.scheduler import start_in_process
@@ -143,6 +146,8 @@ def _import_models() -> None:
     import app.contacts.jobs  # noqa: F401
     import app.contacts.models  # noqa: F401
     import app.helplines.models  # noqa: F401
+    import app.live.jobs  # noqa: F401
+    import app.live.models  # noqa: F401
     import app.profiles.jobs  # noqa: F401
     import app.profiles.models  # noqa: F401
     import app.routing.jobs  # noqa: F401
@@ -158,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.cases.views import blp as cases_blp
     from app.contacts.views import blp as contacts_blp, taxonomy_blp
     from app.permissions.views import blp as permissions_blp
+    from app.live.views import blp as live_blp
     from app.profiles.views import blp as profiles_blp
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
@@ -171,7 +177,7 @@ def _register_blueprints(app: Flask) -> None:
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
                       contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
-                      webchat_blp):
+                      webchat_blp, live_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
     limiter.exempt(webhooks_blp)

@@ -120,6 +120,23 @@ class BaseConfig:
     # A web chat session token stops working this long after the chat ended.
     WEBCHAT_TOKEN_GRACE_MIN = 15
 
+    # Live event streams (README, Live events). Each open stream holds one gunicorn thread, so a
+    # process serves at most this many and answers 503 with Retry-After past it, keeping the rest
+    # of its threads (gunicorn --threads) for ordinary requests. make run: 64 threads, 48 streams.
+    EVENT_STREAMS_PER_PROCESS = 48
+    # Frames waiting for one slow client before its stream is closed (it reconnects and replays).
+    EVENT_STREAM_BACKLOG = 5000
+    EVENT_PING_S = 15.0
+    # SQLite has no LISTEN: the relay polls the outbox this often.
+    EVENT_POLL_S = 0.25
+    # Events are kept this long for Last-Event-ID replay (the contract asks for at least 24 h).
+    EVENT_RETENTION_H = 48
+    EVENT_TICKET_TTL_S = 60
+    # How often a waiting visitor's queue position is refreshed.
+    EVENT_VISITOR_REFRESH_S = 5.0
+    # One relay thread per process; tests drive it by hand.
+    EVENT_RELAY_THREAD = True
+
     # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
     # Empty: public internet addresses only. Operator configuration, never a helpline setting.
     OUTBOUND_ALLOWED_NETWORKS = ""
@@ -158,6 +175,11 @@ class BaseConfig:
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
             settings["PROXY_FIX_HOPS"] = int(_env("PROXY_FIX_HOPS"))
+        for name in ("EVENT_STREAMS_PER_PROCESS", "EVENT_RETENTION_H"):
+            if _env(name) is not None:
+                settings[name] = int(_env(name))
+        if settings["EVENT_RETENTION_H"] < 24:
+            raise ConfigError("EVENT_RETENTION_H must be at least 24: clients replay a day of events")
         if _env("SCHEDULER_IN_PROCESS") is not None:
             settings["SCHEDULER_IN_PROCESS"] = _env("SCHEDULER_IN_PROCESS").lower() in ("1", "true", "yes")
         try:
@@ -255,6 +277,9 @@ class TestingConfig(BaseConfig):
         settings["SCHEDULER_IN_PROCESS"] = False
         # Sends happen in the committing thread, so tests see them at once.
         settings["OUTBOUND_SENDER_THREADS"] = 0
+        settings["EVENT_RELAY_THREAD"] = False
+        settings["EVENT_PING_S"] = 0.5
+        settings["EVENT_POLL_S"] = 0.02
         # Each test process spools to a folder of its own; tests replay it themselves.
         settings["WEBHOOK_SPOOL_DIR"] = _test_spool_dir()
         settings["WEBHOOK_SPOOL_REPLAYER"] = False

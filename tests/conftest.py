@@ -57,6 +57,7 @@ def _clean_tables(app):
     yield
     app.extensions.get("helpline_config_cache", {}).clear()
     app.extensions.get("queue_route_cache", {}).clear()
+    app.extensions["event_relay"].reset()  # the outbox is emptied below: numbering starts again
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as connection:

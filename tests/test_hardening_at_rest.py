@@ -21,12 +21,14 @@ CLOSED_VOCABULARY = {
     "contacts.child_language", "contacts.category_codes", "contacts.category_tops", "contacts.taxonomy_version",
     "helplines.taxonomy_version", "helplines.timezone", "profiles.channel", "profile_flags.flag", "cases.status",
     "case_sections.type", "messages.direction", "messages.sender", "messages.status", "offers.channel",
-    "offers.status", "assignments.channel", "assignments.how", "assignments.end_reason", "audit_events.action",
+    "offers.status", "events.type", "assignments.channel", "assignments.how", "assignments.end_reason", "audit_events.action",
     "audit_events.record_type", "search_keys.record_type", "export_schedules.report", "export_schedules.format",
     "exports.report", "exports.format", "exports.delivery_status",
 }
 # Plain text on purpose, each with the reason.
 ALLOWED_PLAIN = {
+    "events.payload": "live events: ids and closed-vocabulary values the triggers pick; message text stays in messages",
+    "events.audience": "who may receive an event: a user id, a counsellor id or a role",
     "helplines.code": "the helpline's public short code (webhook URLs)",
     "helplines.name": "the helpline's own name",
     "helplines.twilio_account_sid": "an account identifier, not a secret; the auth token is encrypted",
@@ -38,6 +40,7 @@ ALLOWED_PLAIN = {
     "users.capacity": "numbers per channel",
     "users.skills": "language tags and queue ids",
     "api_tokens.token_hash": "SHA-256 of the token",
+    "stream_tickets.ticket_hash": "SHA-256 of the single-use ticket",
     "webchat_sessions.token_hash": "SHA-256 of the token",
     "profiles.identifier_hash": "keyed hash (HMAC) for lookup",
     "contacts.address_hash": "keyed hash (HMAC) for lookup",

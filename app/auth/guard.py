@@ -11,12 +11,14 @@ import functools
 from flask import Flask, g, request
 
 from app.auth.models import User
-from app.auth.service import authenticate_token
+from app.auth.service import authenticate_token, redeem_stream_ticket
 from app.core.errors import Forbidden, Unauthorized
 
 PUBLIC_ENDPOINTS = {"auth.login", "api-docs.openapi_json"}
 # What a user whose password an admin set may do before changing it.
 PASSWORD_CHANGE_ENDPOINTS = {"auth.change_password", "auth.logout", "auth.me"}
+# Where a single-use `?ticket=` may stand in for the header (browsers' EventSource sends no headers).
+TICKET_ENDPOINTS = {"live.stream"}
 
 
 def init_auth(app: Flask) -> None:
@@ -27,9 +29,14 @@ def init_auth(app: Flask) -> None:
         if request.method == "OPTIONS":
             return
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not raw.strip():
+        if request.endpoint in TICKET_ENDPOINTS and not raw.strip() and "ticket" in request.args:
+            token = redeem_stream_ticket(request.args["ticket"])
+            if token is None:
+                raise Unauthorized("The ticket is invalid, expired or already used.", code="invalid_ticket")
+        elif scheme.lower() != "bearer" or not raw.strip():
             raise Unauthorized("Send 'Authorization: Bearer <token>'.", code="missing_token")
-        token = authenticate_token(raw.strip())
+        else:
+            token = authenticate_token(raw.strip())
         if token is None:
             raise Unauthorized("The token is invalid, expired or revoked.", code="invalid_token")
         g.user = token.user

@@ -60,3 +60,16 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user = relationship(User, lazy="joined")
+
+
+class StreamTicket(db.Model):
+    """A single-use, short-lived credential for a browser's EventSource, which cannot send headers.
+    It acts for the token that asked for it, so revoking that token closes the stream too."""
+
+    __tablename__ = "stream_tickets"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    ticket_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    token_id: Mapped[str] = mapped_column(sa.ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -13,7 +13,7 @@ from zxcvbn import zxcvbn
 
 from app.audit import service as audit
 from app.auth.events import CounsellorChanged
-from app.auth.models import ApiToken, User
+from app.auth.models import ApiToken, StreamTicket, User
 from app.core.db import commit_unique, for_update
 from app.core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from app.core.events import emit
@@ -25,6 +25,7 @@ from app.extensions import db
 from app.routing.models import Queue
 
 TOKEN_PREFIX = "hlt_"
+TICKET_PREFIX = "hls_"
 # What a supervisor may change on a user; everything else is the admin's.
 SUPERVISOR_USER_FIELDS = frozenset({"capacity", "skills"})
 MIN_PASSWORD_LENGTH = 12
@@ -110,6 +111,47 @@ def authenticate_token(raw_token: str) -> ApiToken | None:
     )
 
 
+def issue_stream_ticket(token: ApiToken, ttl: timedelta) -> tuple[str, StreamTicket]:
+    """A single-use ticket acting for `token` on GET /api/v1/events (for EventSource); raw value returned once."""
+    raw = TICKET_PREFIX + secrets.token_urlsafe(32)
+    ticket = StreamTicket(ticket_hash=hash_token(raw), token_id=token.id,
+                          expires_at=min(utcnow() + ttl, token.expires_at))
+    db.session.add(ticket)
+    db.session.commit()
+    return raw, ticket
+
+
+def redeem_stream_ticket(raw_ticket: str) -> ApiToken | None:
+    """The live token a ticket acts for, or None; the ticket is spent whatever happens next.
+
+    One conditional UPDATE marks it used, so two requests racing with one ticket get one stream."""
+    if not raw_ticket.startswith(TICKET_PREFIX) or len(raw_ticket) > 100:
+        return None
+    now = utcnow()
+    token_id = db.session.scalar(
+        sa.update(StreamTicket)
+        .where(StreamTicket.ticket_hash == hash_token(raw_ticket), StreamTicket.used_at.is_(None),
+               StreamTicket.expires_at > now)
+        .values(used_at=now)
+        .returning(StreamTicket.token_id)
+    )
+    db.session.commit()
+    if token_id is None:
+        return None
+    return db.session.scalar(
+        sa.select(ApiToken).join(ApiToken.user).where(
+            ApiToken.id == token_id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now, User.active.is_(True))
+    )
+
+
+def token_is_live(token_id: str) -> bool:
+    return db.session.scalar(
+        sa.select(ApiToken.id).join(ApiToken.user).where(
+            ApiToken.id == token_id, ApiToken.revoked_at.is_(None), ApiToken.expires_at > utcnow(),
+            User.active.is_(True))
+    ) is not None
+
+
 def revoke_tokens_of(user_id: str, *, except_token_id: str | None = None) -> None:
     """Every live token of the user stops working (in the caller's transaction)."""
     stmt = sa.update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
@@ -144,6 +186,7 @@ def revoke_token(token_id: str) -> None:
 def purge_expired_tokens(older_than: timedelta = timedelta(days=7)) -> int:
     """Delete tokens that expired or were revoked more than a week ago (a scheduler job)."""
     cutoff = utcnow() - older_than
+    db.session.execute(sa.delete(StreamTicket).where(StreamTicket.expires_at < utcnow()))
     result = db.session.execute(
         sa.delete(ApiToken).where(sa.or_(ApiToken.expires_at < cutoff, ApiToken.revoked_at < cutoff))
     )

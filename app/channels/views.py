@@ -17,6 +17,9 @@ from app.extensions import db, limiter
 from app.channels.models import WebchatSession
 from app.helplines.models import Helpline
 from app.helplines.service import HelplineConfig, helpline_config
+from app.live.schemas import parse_last_event_id
+from app.live.streams import visitor_stream
+from app.live.views import event_stream_response, relay, streams_full
 
 webhooks_blp = Blueprint(
     "webhooks", __name__, url_prefix="/webhooks",
@@ -186,6 +189,24 @@ def list_messages(args, session_id):
     """The session's messages after `after` (a seq), and its status."""
     session = webchat.authenticate(session_id, _bearer())
     return webchat.list_messages(session, args["after"])
+
+
+@webchat_blp.route("/sessions/<session_id>/events", methods=["GET"])
+@webchat_blp.response(200, content_type="text/event-stream",
+                      description="`message` frames (`id:` = seq) and `status` frames, a `: ping` every 15 s.")
+@webchat_blp.doc(security=[])
+def session_events(session_id):
+    """The visitor's live stream (Authorization: Bearer <session token>). `Last-Event-ID: <seq>` replays
+    the messages after it. Once the chat has ended and all is sent the stream closes; a reconnect then
+    gets 204, which tells EventSource to stop."""
+    session = webchat.authenticate(session_id, _bearer())
+    after = parse_last_event_id(request.headers.get("Last-Event-ID"), None) or 0
+    if webchat.finished_for(session, after):
+        return Response(status=204)
+    if not relay().admit():
+        return streams_full()
+    return event_stream_response(visitor_stream(current_app._get_current_object(), relay(), session.id,
+                                                session.contact_id, after))
 
 
 @webchat_blp.route("/sessions/<session_id>/end", methods=["POST"])

@@ -81,6 +81,14 @@ def _session_status(session: WebchatSession) -> str:
     return "ended" if session.ended_at and status not in ("out_of_hours",) else SESSION_STATUS[status]
 
 
+def finished_for(session: WebchatSession, after: int) -> bool:
+    """The chat ended and the visitor has had every message (nothing left to stream)."""
+    if _session_status(session) not in ("ended", "closed"):
+        return False
+    last = db.session.scalar(sa.select(sa.func.max(Message.seq)).where(Message.contact_id == session.contact_id))
+    return after >= (last or 0)
+
+
 def _helpline_for(session: WebchatSession) -> HelplineConfig:
     return helpline_config(db.session.scalar(sa.select(Helpline.code).where(Helpline.id == session.helpline_id)))
 

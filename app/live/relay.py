@@ -1,0 +1,297 @@
+"""One relay per process: it numbers committed outbox rows, fetches new ones and fans them out to
+the streams this process serves.
+
+On PostgreSQL the relay's thread LISTENs on one connection: the triggers NOTIFY `helpline_events`
+when a change commits (whichever process or machine made it, the scheduler's included); the relay
+then numbers (service.number_committed, which NOTIFYs `helpline_events_numbered`), and every
+process's relay fetches `seq > last` and delivers. On SQLite the thread polls every EVENT_POLL_S.
+A stream never touches the database while it waits: it blocks on its own subscription, which the
+relay fills with ready-made frames.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+
+from flask import Flask
+
+from app.extensions import db
+from app.live import service
+from app.live.models import QUEUE_MOVING_TYPES
+from app.live.service import Row, Viewer
+
+log = logging.getLogger(__name__)
+FETCH_BATCH = 1000
+
+
+class Subscription:
+    """A staff stream's inbox: frames pushed by the relay, taken by the stream's own thread."""
+
+    def __init__(self, viewer: Viewer, limit: int):
+        self.viewer = viewer
+        self.limit = limit
+        self.closed: str | None = None
+        self._frames: deque[tuple[int, str]] = deque()
+        self._ready = threading.Condition()
+
+    def push(self, seq: int, text: str) -> None:
+        with self._ready:
+            if len(self._frames) >= self.limit:
+                # A client too slow to read: close it; it reconnects with Last-Event-ID and loses nothing.
+                self.closed = self.closed or "overflow"
+            else:
+                self._frames.append((seq, text))
+            self._ready.notify()
+
+    def close(self, reason: str) -> None:
+        with self._ready:
+            self.closed = self.closed or reason
+            self._ready.notify()
+
+    def take(self, timeout: float) -> list[tuple[int, str]]:
+        """Every frame waiting, after waiting up to `timeout` s for one; [] on time-out or when closed."""
+        with self._ready:
+            if not self._frames and not self.closed:
+                self._ready.wait(timeout)
+            frames = list(self._frames)
+            self._frames.clear()
+            return frames
+
+
+class ContactWatch:
+    """A visitor stream's doorbell: rung when its contact changes or gets a message."""
+
+    def __init__(self, contact_id: str):
+        self.contact_id = contact_id
+        self._rung = threading.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    def wait(self, timeout: float) -> bool:
+        rung = self._rung.wait(timeout)
+        self._rung.clear()
+        return rung
+
+
+class _HelplineStreams:
+    def __init__(self):
+        self.by_user: dict[str, set[Subscription]] = defaultdict(set)
+        self.by_role: dict[str, set[Subscription]] = defaultdict(set)
+
+    def __bool__(self) -> bool:
+        return any(self.by_user.values())
+
+
+class Relay:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.last_seq: int | None = None
+        self._lock = threading.Lock()
+        self._pump_lock = threading.Lock()
+        self._staff: dict[str, _HelplineStreams] = defaultdict(_HelplineStreams)
+        self._contacts: dict[str, set[ContactWatch]] = defaultdict(set)
+        self._queue_status_due: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.open_streams = 0
+
+    def reset(self) -> None:
+        """Forget how far this process has read (the outbox was emptied, as between tests)."""
+        with self._pump_lock:
+            self.last_seq = None
+            self._queue_status_due.clear()
+
+    # --- streams ----------------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Count a new stream in if this process has room (EVENT_STREAMS_PER_PROCESS)."""
+        with self._lock:
+            if self.open_streams >= self.app.config["EVENT_STREAMS_PER_PROCESS"]:
+                return False
+            self.open_streams += 1
+        self.start()
+        return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.open_streams -= 1
+
+    def subscribe(self, viewer: Viewer) -> Subscription:
+        subscription = Subscription(viewer, self.app.config["EVENT_STREAM_BACKLOG"])
+        with self._lock:
+            streams = self._staff[viewer.helpline_id]
+            streams.by_user[viewer.id].add(subscription)
+            streams.by_role[viewer.role].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        viewer = subscription.viewer
+        with self._lock:
+            streams = self._staff.get(viewer.helpline_id)
+            if streams is not None:
+                streams.by_user[viewer.id].discard(subscription)
+                streams.by_role[viewer.role].discard(subscription)
+                if not streams.by_user[viewer.id]:
+                    del streams.by_user[viewer.id]
+
+    def watch(self, contact_id: str) -> ContactWatch:
+        contact_watch = ContactWatch(contact_id)
+        with self._lock:
+            self._contacts[contact_id].add(contact_watch)
+        return contact_watch
+
+    def unwatch(self, contact_watch: ContactWatch) -> None:
+        with self._lock:
+            watches = self._contacts.get(contact_watch.contact_id)
+            if watches is not None:
+                watches.discard(contact_watch)
+                if not watches:
+                    del self._contacts[contact_watch.contact_id]
+
+    # --- pumping ----------------------------------------------------------------------
+
+    def pump(self) -> int:
+        """Number what committed, fetch what is new and deliver it; returns the events fetched."""
+        with self._pump_lock, self.app.app_context():
+            try:
+                return self._pump()
+            except Exception as error:  # noqa: BLE001 - the next wake-up tries again; streams stay open
+                db.session.rollback()
+                log.error("event relay failed", extra={"error_type": type(error).__name__})
+                return 0
+            finally:
+                db.session.remove()
+
+    def _pump(self) -> int:
+        if self.last_seq is None:
+            # A new process starts from the last numbered event: each stream replays its own past
+            # from its Last-Event-ID; what commits from now on is numbered after this and delivered.
+            self.last_seq = service.latest_seq()
+            db.session.commit()
+        service.number_committed()
+        fetched = 0
+        while True:
+            rows = service.rows_after(self.last_seq, FETCH_BATCH)
+            if not rows:
+                break
+            self._deliver(rows)
+            self.last_seq = rows[-1].seq
+            fetched += len(rows)
+            if len(rows) < FETCH_BATCH:
+                break
+        self._emit_due_queue_status()
+        db.session.commit()  # the audit of transcripts delivered
+        return fetched
+
+    def _deliver(self, rows: list[Row]) -> None:
+        renderer = service.Renderer(rows)
+        now = time.monotonic()
+        # Held while delivering: streams come and go rarely, and a push never blocks.
+        with self._lock:
+            for row in rows:
+                streams = self._staff.get(row.helpline_id)
+                if row.type in QUEUE_MOVING_TYPES and streams:
+                    self._queue_status_due.setdefault(row.helpline_id, now)
+                if row.type in ("contact.updated", "message.created"):
+                    for contact_watch in self._contacts.get(row.payload["contact_id"], ()):
+                        contact_watch.ring()
+                if not streams:
+                    continue
+                matching = self._matching(streams, row)
+                if row.type == "stream.revoked":
+                    token_id = row.payload.get("token_id")
+                    for subscription in matching:
+                        if token_id is None or token_id == subscription.viewer.token_id:
+                            subscription.close("revoked")
+                    continue
+                recipients = [s for s in matching if renderer.allowed(row, s.viewer)]
+                data = renderer.data(row) if recipients else None
+                if data is None:
+                    continue
+                text = service.frame(row.seq, row.type, data)
+                for subscription in recipients:
+                    subscription.push(row.seq, text)
+
+    @staticmethod
+    def _matching(streams: _HelplineStreams, row: Row) -> set[Subscription]:
+        user_ids, roles = service.recipients_index_keys(row)
+        found: set[Subscription] = set()
+        for user_id in user_ids:
+            found |= streams.by_user.get(user_id, set())
+        for role in roles:
+            found |= streams.by_role.get(role, set())
+        return found
+
+    def _emit_due_queue_status(self) -> None:
+        now = time.monotonic()
+        for helpline_id, due in list(self._queue_status_due.items()):
+            if due > now:
+                continue
+            outcome = service.emit_queue_status(helpline_id)
+            if outcome == "wait":
+                self._queue_status_due[helpline_id] = now + 0.25
+            else:
+                del self._queue_status_due[helpline_id]
+
+    def next_wake_in(self, default: float) -> float:
+        if not self._queue_status_due:
+            return default
+        return max(0.0, min(default, min(self._queue_status_due.values()) - time.monotonic()))
+
+    # --- the thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.app.config["EVENT_RELAY_THREAD"]:
+            return
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stopping.clear()
+            self._thread = threading.Thread(target=self._run, name="event-relay", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        url = self.app.config["SQLALCHEMY_DATABASE_URI"]
+        while not self._stopping.is_set():
+            try:
+                if url.startswith("postgresql"):
+                    self._listen(url)
+                else:
+                    self._poll()
+            except Exception as error:  # noqa: BLE001 - the database went away: try again shortly
+                log.error("event relay lost its connection", extra={"error_type": type(error).__name__})
+                self._stopping.wait(1.0)
+
+    def _poll(self) -> None:
+        interval = self.app.config["EVENT_POLL_S"]
+        while not self._stopping.is_set():
+            self.pump()
+            self._stopping.wait(self.next_wake_in(interval))
+
+    def _listen(self, url: str) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute("LISTEN helpline_events")
+            connection.execute("LISTEN helpline_events_numbered")
+            self.pump()  # whatever committed before we listened
+            while not self._stopping.is_set():
+                # Wake on a notification or every second (a safety net, and queue.status timing).
+                woke = False
+                for _ in connection.notifies(timeout=self.next_wake_in(1.0), stop_after=1):
+                    woke = True
+                if woke:
+                    # Drain what else arrived meanwhile: one pump serves them all.
+                    for _ in connection.notifies(timeout=0.002):
+                        pass
+                self.pump()
