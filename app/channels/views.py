@@ -18,8 +18,8 @@ from app.channels.models import WebchatSession
 from app.helplines.models import Helpline
 from app.helplines.service import HelplineConfig, helpline_config
 from app.live.schemas import parse_last_event_id
-from app.live.streams import visitor_stream
-from app.live.views import event_stream_response, relay, streams_full
+from app.live.streams import open_visitor_stream
+from app.live.views import relay, streams_full
 
 webhooks_blp = Blueprint(
     "webhooks", __name__, url_prefix="/webhooks",
@@ -205,8 +205,7 @@ def session_events(session_id):
         return Response(status=204)
     if not relay().admit():
         return streams_full()
-    return event_stream_response(visitor_stream(current_app._get_current_object(), relay(), session.id,
-                                                session.contact_id, after))
+    return open_visitor_stream(current_app._get_current_object(), relay(), session.id, session.contact_id, after)
 
 
 @webchat_blp.route("/sessions/<session_id>/end", methods=["POST"])

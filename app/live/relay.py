@@ -103,6 +103,19 @@ class Relay:
         with self._pump_lock:
             self.last_seq = None
             self._queue_status_due.clear()
+        with self._lock:
+            self.open_streams = 0
+
+    def prime(self) -> None:
+        """Before a process's first stream subscribes: start reading after what is numbered now, so
+        a new stream gets what commits from now on (and its Last-Event-ID replay), not older events.
+        Runs in the request's app context."""
+        if self.last_seq is None:
+            with self._pump_lock:
+                if self.last_seq is None:
+                    service.number_committed()
+                    self.last_seq = service.latest_seq()
+                    db.session.commit()
 
     # --- streams ----------------------------------------------------------------------
 
@@ -166,11 +179,8 @@ class Relay:
                 db.session.remove()
 
     def _pump(self) -> int:
-        if self.last_seq is None:
-            # A new process starts from the last numbered event: each stream replays its own past
-            # from its Last-Event-ID; what commits from now on is numbered after this and delivered.
-            self.last_seq = service.latest_seq()
-            db.session.commit()
+        if self.last_seq is None:  # no stream yet (prime): nothing to deliver to
+            return 0
         service.number_committed()
         fetched = 0
         while True:

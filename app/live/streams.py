@@ -10,52 +10,71 @@ import json
 import time
 from typing import Iterator
 
-from flask import Flask
+from flask import Flask, Response
 
 from app.channels import webchat
 from app.core.time import utcnow
 from app.extensions import db
 from app.live import service
-from app.live.relay import Relay
+from app.live.relay import ContactWatch, Relay, Subscription
 from app.live.service import Viewer
 
 # A client's EventSource reconnects this long after a stream ends (the spec's `retry:` field).
 RETRY_MS = 2000
 REPLAY_BATCH = 500
+STREAM_HEADERS = {"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"}
 
 
-def staff_stream(app: Flask, relay: Relay, viewer: Viewer, last_event_id: int | None) -> Iterator[str]:
+def open_staff_stream(app: Flask, relay: Relay, viewer: Viewer, last_event_id: int | None) -> Response:
+    """The response streaming the viewer's events. Subscribed before it returns, so nothing that
+    commits from now on is missed; unsubscribed when the response closes (the client left)."""
+    relay.prime()
+    subscription = relay.subscribe(viewer)
+    response = event_stream_response(staff_stream(app, relay, subscription, last_event_id))
+    response.call_on_close(lambda: (relay.unsubscribe(subscription), relay.release()))
+    return response
+
+
+def open_visitor_stream(app: Flask, relay: Relay, session_id: str, contact_id: str, last_seq: int) -> Response:
+    relay.prime()
+    contact_watch = relay.watch(contact_id)
+    response = event_stream_response(visitor_stream(app, relay, session_id, contact_watch, last_seq))
+    response.call_on_close(lambda: (relay.unwatch(contact_watch), relay.release()))
+    return response
+
+
+def event_stream_response(chunks) -> Response:
+    return Response(chunks, mimetype="text/event-stream", headers=STREAM_HEADERS)
+
+
+def staff_stream(app: Flask, relay: Relay, subscription: Subscription, last_event_id: int | None) -> Iterator[str]:
     """Replay after `last_event_id` (if given), then live events until the client leaves, the token
     expires or is revoked, or the user is deactivated."""
-    subscription = relay.subscribe(viewer)
-    try:
-        yield f"retry: {RETRY_MS}\n\n"
-        sent = last_event_id
-        if last_event_id is not None:
-            for chunk, sent in _replay(app, viewer, last_event_id):
-                yield chunk
-        ping_s = app.config["EVENT_PING_S"]
-        inline = not app.config["EVENT_RELAY_THREAD"]
-        last_write = time.monotonic()
-        while True:
-            if inline:  # tests: no relay thread, the stream pumps
-                relay.pump()
-            frames = subscription.take(app.config["EVENT_POLL_S"] if inline else ping_s)
-            if subscription.closed or utcnow() >= viewer.token_expires_at:
-                return
-            # Frames the replay already sent (it overlaps the subscription by design) are skipped.
-            chunk = "".join(text for seq, text in frames if sent is None or seq > sent)
-            if frames:
-                sent = max(sent or 0, frames[-1][0])
-            if chunk:
-                yield chunk
-                last_write = time.monotonic()
-            elif time.monotonic() - last_write >= ping_s:
-                yield ": ping\n\n"
-                last_write = time.monotonic()
-    finally:
-        relay.unsubscribe(subscription)
-        relay.release()
+    viewer = subscription.viewer
+    yield f"retry: {RETRY_MS}\n\n"
+    sent = last_event_id
+    if last_event_id is not None:
+        for chunk, sent in _replay(app, viewer, last_event_id):
+            yield chunk
+    ping_s = app.config["EVENT_PING_S"]
+    inline = not app.config["EVENT_RELAY_THREAD"]
+    last_write = time.monotonic()
+    while True:
+        if inline:  # tests: no relay thread, the stream pumps
+            relay.pump()
+        frames = subscription.take(app.config["EVENT_POLL_S"] if inline else ping_s)
+        if subscription.closed or utcnow() >= viewer.token_expires_at:
+            return
+        # Frames the replay already sent (it overlaps the subscription by design) are skipped.
+        chunk = "".join(text for seq, text in frames if sent is None or seq > sent)
+        if frames:
+            sent = max(sent or 0, frames[-1][0])
+        if chunk:
+            yield chunk
+            last_write = time.monotonic()
+        elif time.monotonic() - last_write >= ping_s:
+            yield ": ping\n\n"
+            last_write = time.monotonic()
 
 
 def _replay(app: Flask, viewer: Viewer, after: int):
@@ -78,40 +97,36 @@ def _replay(app: Flask, viewer: Viewer, after: int):
             return
 
 
-def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_id: str, last_seq: int) -> Iterator[str]:
+def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_watch: ContactWatch,
+                   last_seq: int) -> Iterator[str]:
     """The web chat visitor's messages (`id:` = seq) and status changes, until the chat has ended
     and everything is sent; a reconnect after that gets 204 (the view), which stops EventSource."""
-    contact_watch = relay.watch(contact_id)
-    try:
-        yield f"retry: {RETRY_MS}\n\n"
-        ping_s, refresh_s = app.config["EVENT_PING_S"], app.config["EVENT_VISITOR_REFRESH_S"]
-        inline = not app.config["EVENT_RELAY_THREAD"]
-        state, sent, last_write = None, last_seq, time.monotonic()
-        while True:
-            items, new_state = visitor_changes(app, session_id, sent)
-            chunk = ""
-            for item in items:
-                chunk += service.frame(item["seq"], "message", json.dumps(item, default=service.json_default))
-                sent = item["seq"]
-            if new_state != state:
-                state = new_state
-                chunk += f"event: status\ndata: {json.dumps(state)}\n\n"
-            if chunk:
-                yield chunk
-                last_write = time.monotonic()
-            if state["status"] in ("ended", "closed") and not items:
-                return
-            if inline:
-                relay.pump()
-                contact_watch.wait(app.config["EVENT_POLL_S"])
-            else:
-                contact_watch.wait(min(ping_s, refresh_s))
-            if time.monotonic() - last_write >= ping_s:
-                yield ": ping\n\n"
-                last_write = time.monotonic()
-    finally:
-        relay.unwatch(contact_watch)
-        relay.release()
+    yield f"retry: {RETRY_MS}\n\n"
+    ping_s, refresh_s = app.config["EVENT_PING_S"], app.config["EVENT_VISITOR_REFRESH_S"]
+    inline = not app.config["EVENT_RELAY_THREAD"]
+    state, sent, last_write = None, last_seq, time.monotonic()
+    while True:
+        items, new_state = visitor_changes(app, session_id, sent)
+        chunk = ""
+        for item in items:
+            chunk += service.frame(item["seq"], "message", json.dumps(item, default=service.json_default))
+            sent = item["seq"]
+        if new_state != state:
+            state = new_state
+            chunk += f"event: status\ndata: {json.dumps(state)}\n\n"
+        if chunk:
+            yield chunk
+            last_write = time.monotonic()
+        if state["status"] in ("ended", "closed") and not items:
+            return
+        if inline:
+            relay.pump()
+            contact_watch.wait(app.config["EVENT_POLL_S"])
+        else:
+            contact_watch.wait(min(ping_s, refresh_s))
+        if time.monotonic() - last_write >= ping_s:
+            yield ": ping\n\n"
+            last_write = time.monotonic()
 
 
 def visitor_changes(app: Flask, session_id: str, after: int) -> tuple[list[dict], dict]:

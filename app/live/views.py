@@ -15,16 +15,11 @@ from app.live.service import Viewer
 
 blp = Blueprint("live", __name__, url_prefix="/api/v1/events", description="Live events (server-sent events)")
 
-STREAM_HEADERS = {"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"}
 RETRY_AFTER_S = 5
 
 
 def relay():
     return current_app.extensions["event_relay"]
-
-
-def event_stream_response(chunks) -> Response:
-    return Response(chunks, mimetype="text/event-stream", headers=STREAM_HEADERS, direct_passthrough=True)
 
 
 def streams_full() -> Response:
@@ -52,4 +47,4 @@ def stream(args):
     last_event_id = parse_last_event_id(request.headers.get("Last-Event-ID"), args["last_event_id"])
     if not relay().admit():
         return streams_full()
-    return event_stream_response(streams.staff_stream(current_app._get_current_object(), relay(), viewer, last_event_id))
+    return streams.open_staff_stream(current_app._get_current_object(), relay(), viewer, last_event_id)

@@ -70,7 +70,7 @@ def _postgresql_triggers():
     for name, table, timing, condition, helpline, event_type, payload, audience in triggers:
         pairs = ", ".join(f"'{key}', {expression}" for key, expression in payload)
         op.execute(f"""
-CREATE FUNCTION events_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION events_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE event_id bigint;
 BEGIN
     INSERT INTO events (helpline_id, type, payload, audience, created_at)
