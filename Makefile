@@ -32,8 +32,9 @@ seed: migrate
 
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT) (docs at /api/docs); Ctrl-C stops."
+	@# gthread, 64 threads: live event streams hold one each (EVENT_STREAMS_PER_PROCESS=48), 16 stay for requests.
 	@# exec: gunicorn replaces the shell, so SIGTERM and Ctrl-C reach it and nothing is left serving.
-	SCHEDULER_IN_PROCESS=1 exec $(BIN)/gunicorn --workers 1 --threads 8 --bind $(HOST):$(PORT) wsgi:app
+	SCHEDULER_IN_PROCESS=1 exec $(BIN)/gunicorn --worker-class gthread --workers 1 --threads 64 --bind $(HOST):$(PORT) wsgi:app
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -61,19 +61,26 @@ class Subscription:
 
 
 class ContactWatch:
-    """A visitor stream's doorbell: rung when its contact changes or gets a message."""
+    """A visitor stream's inbox: its contact's new messages and statuses, pushed by the relay, so
+    the stream reads nothing from the database while the chat goes on."""
 
     def __init__(self, contact_id: str):
         self.contact_id = contact_id
-        self._rung = threading.Event()
+        self._items: deque[tuple[str, object]] = deque()
+        self._ready = threading.Condition()
 
-    def ring(self) -> None:
-        self._rung.set()
+    def push(self, kind: str, item) -> None:
+        with self._ready:
+            self._items.append((kind, item))
+            self._ready.notify()
 
-    def wait(self, timeout: float) -> bool:
-        rung = self._rung.wait(timeout)
-        self._rung.clear()
-        return rung
+    def take(self, timeout: float) -> list[tuple[str, object]]:
+        with self._ready:
+            if not self._items:
+                self._ready.wait(timeout)
+            items = list(self._items)
+            self._items.clear()
+            return items
 
 
 class _HelplineStreams:
@@ -205,9 +212,8 @@ class Relay:
                 streams = self._staff.get(row.helpline_id)
                 if row.type in QUEUE_MOVING_TYPES and streams:
                     self._queue_status_due.setdefault(row.helpline_id, now)
-                if row.type in ("contact.updated", "message.created"):
-                    for contact_watch in self._contacts.get(row.payload["contact_id"], ()):
-                        contact_watch.ring()
+                if row.type in ("contact.updated", "message.created") and row.payload["contact_id"] in self._contacts:
+                    self._tell_visitor(renderer, row)
                 if not streams:
                     continue
                 matching = self._matching(streams, row)
@@ -224,6 +230,17 @@ class Relay:
                 text = service.frame(row.seq, row.type, data)
                 for subscription in recipients:
                     subscription.push(row.seq, text)
+
+    def _tell_visitor(self, renderer: service.Renderer, row: Row) -> None:
+        if row.type == "contact.updated":
+            item = ("status", row.payload["status"])
+        else:
+            message = renderer.visitor_message(row)
+            if message is None:
+                return
+            item = ("message", message)
+        for contact_watch in self._contacts[row.payload["contact_id"]]:
+            contact_watch.push(*item)
 
     @staticmethod
     def _matching(streams: _HelplineStreams, row: Row) -> set[Subscription]:

@@ -14,6 +14,14 @@ class StreamArgsSchema(ma.Schema):
                                                     "instead of the Authorization header."})
 
 
+    @ma.pre_load
+    def _empty_is_absent(self, data, **kwargs):
+        # `?last_event_id=` with nothing after it (a browser client that has seen no event yet).
+        if data.get("last_event_id") == "":
+            data = {k: v for k, v in data.items() if k != "last_event_id"}
+        return data
+
+
 class TicketSchema(ma.Schema):
     ticket = fields.String()
     expires_at = fields.DateTime()

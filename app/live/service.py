@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from app.audit import service as audit
+from app.channels import webchat
 from app.contacts.models import Contact, Message
 from app.contacts.schemas import MessageSchema
 from app.core.db import dialect_name
@@ -69,24 +70,37 @@ RETURNING events.seq
 """)
 
 
-def _lock_numbering() -> None:
-    if dialect_name() == "postgresql":
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": NUMBERING_LOCK})
-    # SQLite: the UPDATE below takes the database's one write lock, which serialises numbering too.
+def _try_lock_numbering() -> bool:
+    """The outbox's one numbering lock, without waiting: a relay that finds it taken leaves the work
+    to its holder, who looks again after committing (number_committed). SQLite: the UPDATE takes
+    the database's one write lock, which serialises numbering too."""
+    if dialect_name() != "postgresql":
+        return True
+    return bool(db.session.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": NUMBERING_LOCK}))
+
+
+def _has_unnumbered() -> bool:
+    return db.session.scalar(sa.select(StreamEvent.id).where(StreamEvent.seq.is_(None)).limit(1)) is not None
 
 
 def number_committed() -> int:
-    """Give committed unnumbered rows their seq, in one locked transaction; returns how many. Commits."""
-    if db.session.scalar(sa.select(StreamEvent.id).where(StreamEvent.seq.is_(None)).limit(1)) is None:
+    """Give committed unnumbered rows their seq, in locked transactions; returns how many. Commits.
+
+    After each commit it looks again: a row that committed while the lock was held, whose
+    notification another relay ignored (the lock was taken), is numbered here."""
+    total = 0
+    while _has_unnumbered():
+        if not _try_lock_numbering():
+            break
+        numbered = db.session.execute(_NUMBER, {"batch": NUMBERING_BATCH}).scalars().all()
+        if numbered and dialect_name() == "postgresql":
+            # Delivered on commit: every process's relay fetches the new numbers.
+            db.session.execute(sa.text("SELECT pg_notify('helpline_events_numbered', :seq)"),
+                               {"seq": str(max(numbered))})
         db.session.commit()
-        return 0
-    _lock_numbering()
-    numbered = db.session.execute(_NUMBER, {"batch": NUMBERING_BATCH}).scalars().all()
-    if numbered and dialect_name() == "postgresql":
-        # Delivered on commit: every process's relay fetches the new numbers.
-        db.session.execute(sa.text("SELECT pg_notify('helpline_events_numbered', :seq)"), {"seq": str(max(numbered))})
+        total += len(numbered)
     db.session.commit()
-    return len(numbered)
+    return total
 
 
 def emit_queue_status(helpline_id: str) -> str:
@@ -94,7 +108,9 @@ def emit_queue_status(helpline_id: str) -> str:
     least a second old. Returns "emitted", "current" (nothing moved) or "wait" (too soon). Commits.
 
     Runs under the numbering lock and numbers its own row, so two processes never both emit."""
-    _lock_numbering()
+    if not _try_lock_numbering():
+        db.session.commit()
+        return "wait"
     last = db.session.execute(
         sa.select(StreamEvent.seq, StreamEvent.created_at)
         .where(StreamEvent.helpline_id == helpline_id, StreamEvent.type == "queue.status")
@@ -237,6 +253,11 @@ class Renderer:
         if row.seq not in self._data:
             self._data[row.seq] = self._render(row)
         return self._data[row.seq]
+
+    def visitor_message(self, row: Row) -> dict | None:
+        """The message as the web chat visitor sees it (`{"seq", "from", "text", "sent_at"}`)."""
+        message = self._messages.get(row.payload["message_id"])
+        return None if message is None else webchat.serialise_message(message)
 
     def _render(self, row: Row) -> str | None:
         payload = dict(row.payload)

@@ -100,33 +100,56 @@ def _replay(app: Flask, viewer: Viewer, after: int):
 def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_watch: ContactWatch,
                    last_seq: int) -> Iterator[str]:
     """The web chat visitor's messages (`id:` = seq) and status changes, until the chat has ended
-    and everything is sent; a reconnect after that gets 204 (the view), which stops EventSource."""
+    and everything is sent; a reconnect after that gets 204 (the view), which stops EventSource.
+    The database is read once at the start (replay, status) and for the queue position while
+    waiting; everything else comes pushed by the relay."""
     yield f"retry: {RETRY_MS}\n\n"
     ping_s, refresh_s = app.config["EVENT_PING_S"], app.config["EVENT_VISITOR_REFRESH_S"]
     inline = not app.config["EVENT_RELAY_THREAD"]
-    state, sent, last_write = None, last_seq, time.monotonic()
+    items, state = visitor_changes(app, session_id, last_seq)
+    sent, last_write, refreshed = last_seq, time.monotonic(), time.monotonic()
+    chunk = _status_frame(state)
     while True:
-        items, new_state = visitor_changes(app, session_id, sent)
-        chunk = ""
         for item in items:
-            chunk += service.frame(item["seq"], "message", json.dumps(item, default=service.json_default))
-            sent = item["seq"]
-        if new_state != state:
-            state = new_state
-            chunk += f"event: status\ndata: {json.dumps(state)}\n\n"
+            if item["seq"] > sent:
+                chunk += service.frame(item["seq"], "message", json.dumps(item, default=service.json_default))
+                sent = item["seq"]
         if chunk:
             yield chunk
             last_write = time.monotonic()
-        if state["status"] in ("ended", "closed") and not items:
+        if state["status"] in ("ended", "closed"):
             return
         if inline:
             relay.pump()
-            contact_watch.wait(app.config["EVENT_POLL_S"])
-        else:
-            contact_watch.wait(min(ping_s, refresh_s))
-        if time.monotonic() - last_write >= ping_s:
+        pushed = contact_watch.take(app.config["EVENT_POLL_S"] if inline else min(ping_s, refresh_s))
+        items = [item for kind, item in pushed if kind == "message"]
+        statuses = [webchat.SESSION_STATUS[item] for kind, item in pushed if kind == "status"]
+        new_state = dict(state)
+        if statuses:
+            new_state = {"status": statuses[-1]}
+        if new_state["status"] == "queued" and (statuses or time.monotonic() - refreshed >= refresh_s):
+            new_state = _with_position(app, session_id, new_state)
+            refreshed = time.monotonic()
+        chunk = _status_frame(new_state) if new_state != state else ""
+        state = new_state
+        if not chunk and not items and time.monotonic() - last_write >= ping_s:
             yield ": ping\n\n"
             last_write = time.monotonic()
+
+
+def _status_frame(state: dict) -> str:
+    return f"event: status\ndata: {json.dumps(state)}\n\n"
+
+
+def _with_position(app: Flask, session_id: str, state: dict) -> dict:
+    with app.app_context():
+        try:
+            session = db.session.get(webchat.WebchatSession, session_id)
+            position = service.visitor_position(session.contact_id)
+            db.session.commit()
+        finally:
+            db.session.remove()
+    return {**state, "position": position} if position is not None else state
 
 
 def visitor_changes(app: Flask, session_id: str, after: int) -> tuple[list[dict], dict]:
