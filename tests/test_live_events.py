@@ -495,3 +495,15 @@ def test_a_row_committed_after_a_later_one_is_numbered_after_it(app, helpline, c
             ids = dict(check.execute(sa.text("SELECT seq, id FROM events ORDER BY seq")).all())
         # The earlier id got the later number.
         assert list(ids.values()) == sorted(ids.values(), reverse=True)
+
+
+def test_a_stream_that_fails_to_open_gives_its_place_back(app, client, supervisor, monkeypatch):
+    relay = app.extensions["event_relay"]
+
+    def broken():
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(relay, "prime", broken)
+    before = relay.open_streams
+    assert client.get("/api/v1/events", headers=supervisor.headers).status_code == 500
+    assert relay.open_streams == before

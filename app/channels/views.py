@@ -205,7 +205,11 @@ def session_events(session_id):
         return Response(status=204)
     if not relay().admit():
         return streams_full()
-    return open_visitor_stream(current_app._get_current_object(), relay(), session.id, session.contact_id, after)
+    try:
+        return open_visitor_stream(current_app._get_current_object(), relay(), session.id, session.contact_id, after)
+    except BaseException:
+        relay().release()  # no response: nothing else will give the place back
+        raise
 
 
 @webchat_blp.route("/sessions/<session_id>/end", methods=["POST"])

@@ -47,4 +47,8 @@ def stream(args):
     last_event_id = parse_last_event_id(request.headers.get("Last-Event-ID"), args["last_event_id"])
     if not relay().admit():
         return streams_full()
-    return streams.open_staff_stream(current_app._get_current_object(), relay(), viewer, last_event_id)
+    try:
+        return streams.open_staff_stream(current_app._get_current_object(), relay(), viewer, last_event_id)
+    except BaseException:
+        relay().release()  # no response: nothing else will give the place back
+        raise
