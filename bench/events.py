@@ -93,24 +93,11 @@ def prepare(env: dict, args) -> dict:
 
 
 def start_server(app_spec: str, port: int, env: dict, args, log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "ab")
-    process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--worker-class", "gthread", "--workers", str(args.workers),
-         "--threads", str(args.threads), "--worker-connections", str(args.threads + 100),
-         "--bind", f"127.0.0.1:{port}", "--backlog", "4096", app_spec],
-        cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True,
-    )
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return process
-        except urllib.error.HTTPError:
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit(f"gunicorn did not start; see {log_path}")
+    """bench/ingest.py's start, with the production worker model; its own process group (stop_server)."""
+    return ingest.start_gunicorn(
+        app_spec, port, env, args.workers, log_path, start_new_session=True,
+        extra_args=("--worker-class", "gthread", "--threads", str(args.threads),
+                    "--worker-connections", str(args.threads + 100)))
 
 
 def stop_server(server: subprocess.Popen) -> None:

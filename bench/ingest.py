@@ -51,11 +51,13 @@ def psql(pg_admin_url: str, sql: str) -> None:
         connection.execute(sql)
 
 
-def start_gunicorn(app_spec: str, port: int, env: dict, workers: int, log_path: Path) -> subprocess.Popen:
+def start_gunicorn(app_spec: str, port: int, env: dict, workers: int, log_path: Path, extra_args: tuple = (),
+                   **popen) -> subprocess.Popen:
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--backlog", "2048", app_spec],
-        cwd=ROOT, env=env, stdout=log, stderr=log,
+        [str(BIN / "gunicorn"), "--workers", str(workers), *extra_args, "--bind", f"127.0.0.1:{port}",
+         "--backlog", "2048", app_spec],
+        cwd=ROOT, env=env, stdout=log, stderr=log, **popen,
     )
     deadline = time.time() + 30
     while time.time() < deadline:
