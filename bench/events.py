@@ -96,7 +96,7 @@ def start_server(app_spec: str, port: int, env: dict, args, log_path: Path) -> s
     """bench/ingest.py's start, with the production worker model; its own process group (stop_server)."""
     return ingest.start_gunicorn(
         app_spec, port, env, args.workers, log_path, start_new_session=True,
-        extra_args=("--worker-class", "gthread", "--threads", str(args.threads),
+        extra_args=("--worker-class", args.worker_class, "--threads", str(args.threads),
                     "--worker-connections", str(args.threads + 100)))
 
 
@@ -261,17 +261,20 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
             seqs_by_contact[(contact_id, seq)] = float(at)
     created = {seq: float(at) for seq, _, _, at in rows}
     latencies, lost, delivered = [], 0, 0
+    by_kind: dict[str, list[float]] = {"staff": [], "visitor": []}
     got: dict[int, set] = {}
     for index, event_id, event_type, at in received:
         got.setdefault(index, set()).add((event_type, event_id))
         meta = streams_meta[index]
         if meta["kind"] == "staff" and event_id in created and window[0] <= created[event_id] <= window[1]:
             latencies.append(at - created[event_id])
+            by_kind["staff"].append(at - created[event_id])
             delivered += 1
         elif meta["kind"] == "visitor" and event_type == "message":
             written = seqs_by_contact.get((meta["contact_id"], event_id))
             if written is not None and window[0] <= written <= window[1]:
                 latencies.append(at - written)
+                by_kind["visitor"].append(at - written)
                 delivered += 1
     for index, meta in enumerate(streams_meta):
         mine = got.get(index, set())
@@ -285,7 +288,7 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
             for (contact_id, seq), at in seqs_by_contact.items():
                 if contact_id == meta["contact_id"] and window[0] <= at <= window[1] - 1.0:
                     lost += ("message", seq) not in mine
-    return latencies, lost, delivered
+    return latencies, lost, delivered, by_kind
 
 
 def main() -> None:
@@ -300,6 +303,9 @@ def main() -> None:
     parser.add_argument("--ingest-duration", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1024)
+    parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest phase")
+    parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--returning", type=int, default=2000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
@@ -358,7 +364,15 @@ def main() -> None:
         # bench/ingest.py's ratio, with every stream still open.
         ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration)
         requests_file = write_ingest_requests(env, setup["returning"])
+        profiler = None
+        if args.profile:  # py-spy over the workers while wrk runs (the figure in the issue note)
+            profiler = subprocess.Popen(
+                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(server.pid), "--format", "raw",
+                 "--duration", str(args.ingest_duration), "--output", args.profile, *(["--gil"] if args.gil else [])],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         loaded = ingest.run_wrk(port, requests_file, ingest_args)
+        if profiler is not None:
+            profiler.wait(30)
         finish.set()
         clients.join(60)
         stop_server(server)
@@ -371,17 +385,19 @@ def main() -> None:
             stop_server(bare)
 
         received = json.loads(results.read_text())
-        latencies, lost, delivered = expected_and_latency(pg_url, setup, meta, received, (start, end))
-        latencies.sort()
+        latencies, lost, delivered, by_kind = expected_and_latency(pg_url, setup, meta, received, (start, end))
 
-        def pct(p):
-            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+        def pct(p, values=latencies):
+            values.sort()
+            return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else float("nan")
 
         print(f"streams={len(streams)} events={delivered} latency_p50_ms={pct(0.50):.1f} "
               f"latency_p99_ms={pct(0.99):.1f} lost={lost} ingest_ratio={loaded['per_s'] / baseline['per_s']:.3f}")
         print(f"memory_per_stream_kb={(rss_open - rss_before) / len(streams):.0f} "
               f"ingest_msgs_per_s={loaded['per_s']:.0f} bare_req_per_s={baseline['per_s']:.0f} "
               f"workers={args.workers} threads={args.threads}")
+        print(" ".join(f"{kind}_p50_ms={pct(0.5, values):.1f} {kind}_p99_ms={pct(0.99, values):.1f}"
+                       for kind, values in by_kind.items()))
     finally:
         if server is not None:
             stop_server(server)

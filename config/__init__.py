@@ -153,6 +153,8 @@ class BaseConfig:
     # No pre-ping: it costs a round trip per request; a dropped connection fails
     # one request and is replaced (pool_recycle retires old ones).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"hide_parameters": True, "pool_recycle": 1800}
+    # PostgreSQL connections kept open per process (as many again may open for a burst).
+    DATABASE_POOL_SIZE = 16
 
     API_TITLE = "Helpline backend"
     API_VERSION = "v1"
@@ -190,6 +192,13 @@ class BaseConfig:
             raise ConfigError("OUTBOUND_ALLOWED_NETWORKS must be comma-separated CIDRs, such as 10.20.0.0/16") from None
         settings["DATABASE_URL"] = normalise_database_url(settings["DATABASE_URL"])
         settings["SQLALCHEMY_DATABASE_URI"] = settings["DATABASE_URL"]
+        if settings["DATABASE_URL"].startswith("postgresql"):
+            # A worker's many threads (streams read the database now and then, requests every time)
+            # must not churn connections: past the pool, SQLAlchemy opens and closes one per use,
+            # and each costs PostgreSQL a new backend process.
+            pool = int(_env("DATABASE_POOL_SIZE", settings["DATABASE_POOL_SIZE"]))
+            settings["SQLALCHEMY_ENGINE_OPTIONS"] = {**settings["SQLALCHEMY_ENGINE_OPTIONS"],
+                                                     "pool_size": pool, "max_overflow": pool}
         if settings["PUBLIC_BASE_URL"]:
             settings["PUBLIC_BASE_URL"] = settings["PUBLIC_BASE_URL"].rstrip("/")
         cls.fill_secrets(settings)

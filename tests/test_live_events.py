@@ -417,6 +417,21 @@ def test_the_visitor_replays_after_last_event_id_and_is_told_to_stop_after_the_e
     assert gone.status_code == 204
 
 
+def test_a_waiting_visitor_hears_its_place_move_up_when_the_one_ahead_is_taken(app, client, general, counsellor):
+    first, second = start_chat(client), start_chat(client)
+    stream = visitor_stream(client, second)
+    [status] = stream.wait_for("status")
+    assert status.data == {"status": "queued", "position": 2}
+
+    available(client, counsellor)
+    with app.app_context():
+        first_contact = db.session.scalar(sa.select(Contact.id).order_by(Contact.queued_at).limit(1))
+    assert action(client, counsellor, first_contact, "accept").status_code == 200
+    # The relay refreshes every watching visitor's place within a second of the queue moving.
+    stream.read_until(lambda s: s.events("status")[-1].data.get("position") == 1, timeout=3)
+    assert stream.events("status")[-1].data == {"status": "queued", "position": 1}
+
+
 def test_a_session_token_opens_only_its_own_stream(app, client, general):
     mine, theirs = start_chat(client), start_chat(client)
     response = client.get(f"/webchat/sessions/{theirs['session_id']}/events",

@@ -22,6 +22,16 @@ def record_many(user, action: str, record_type: str, record_ids) -> None:
                                   record_id=record_id, at=now) for record_id in record_ids)
 
 
+def record_reads(reads, action: str, record_type: str) -> None:
+    """Many (user, record id) reads in one INSERT: a live stream delivers a transcript to many
+    viewers at once, and one ORM object per row cost more than the delivery itself."""
+    now = utcnow()
+    rows = [{"helpline_id": user.helpline_id, "user_id": user.id, "action": action, "record_type": record_type,
+             "record_id": record_id, "at": now} for user, record_id in reads]
+    if rows:
+        db.session.execute(sa.insert(AuditEvent.__table__), rows)
+
+
 def list_events(helpline_id: str, *, record_type=None, record_id=None, user_id=None, limit: int, cursor: str | None):
     stmt = sa.select(AuditEvent).where(AuditEvent.helpline_id == helpline_id)
     if record_type:

@@ -101,6 +101,11 @@ class Relay:
         self._staff: dict[str, _HelplineStreams] = defaultdict(_HelplineStreams)
         self._contacts: dict[str, set[ContactWatch]] = defaultdict(set)
         self._queue_status_due: dict[str, float] = {}
+        # When to refresh the watching visitors' queue positions: EVENT_VISITOR_REFRESH_S after the
+        # last time, or a second after it when a queue moved.
+        self._positions_due = 0.0
+        self._positions_refreshed = 0.0
+        self._positions: dict[str, int | None] = {}  # what was last pushed, per watched contact
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self.open_streams = 0
@@ -110,6 +115,8 @@ class Relay:
         with self._pump_lock:
             self.last_seq = None
             self._queue_status_due.clear()
+            self._positions_due = self._positions_refreshed = 0.0
+            self._positions.clear()
         with self._lock:
             self.open_streams = 0
 
@@ -200,6 +207,7 @@ class Relay:
             if len(rows) < FETCH_BATCH:
                 break
         self._emit_due_queue_status()
+        self._refresh_due_positions()
         db.session.commit()  # the audit of transcripts delivered
         return fetched
 
@@ -212,6 +220,8 @@ class Relay:
                 streams = self._staff.get(row.helpline_id)
                 if row.type in QUEUE_MOVING_TYPES and streams:
                     self._queue_status_due.setdefault(row.helpline_id, now)
+                if row.type in QUEUE_MOVING_TYPES and self._contacts:
+                    self._positions_due = min(self._positions_due, self._positions_refreshed + 1.0)
                 if row.type in ("contact.updated", "message.created") and row.payload["contact_id"] in self._contacts:
                     self._tell_visitor(renderer, row)
                 if not streams:
@@ -230,6 +240,7 @@ class Relay:
                 text = service.frame(row.seq, row.type, data)
                 for subscription in recipients:
                     subscription.push(row.seq, text)
+        renderer.record_reads()
 
     def _tell_visitor(self, renderer: service.Renderer, row: Row) -> None:
         if row.type == "contact.updated":
@@ -263,10 +274,35 @@ class Relay:
             else:
                 del self._queue_status_due[helpline_id]
 
+    def _refresh_due_positions(self) -> None:
+        """Every watching visitor's queue position, in one query for the whole process, every
+        EVENT_VISITOR_REFRESH_S, or a second after a queue moved. Only a place that changed is pushed."""
+        now = time.monotonic()
+        if now < self._positions_due:
+            return
+        self._positions_due = now + self.app.config["EVENT_VISITOR_REFRESH_S"]
+        self._positions_refreshed = now
+        with self._lock:
+            watched = list(self._contacts)
+        if not watched:
+            return
+        positions = service.visitor_positions(watched)
+        with self._lock:
+            for contact_id, watches in self._contacts.items():
+                position = positions.get(contact_id)
+                if self._positions.get(contact_id, -1) == position:
+                    continue
+                for contact_watch in watches:
+                    contact_watch.push("position", position)
+            self._positions = {contact_id: positions.get(contact_id) for contact_id in self._contacts}
+
     def next_wake_in(self, default: float) -> float:
-        if not self._queue_status_due:
+        due = list(self._queue_status_due.values())
+        if self._contacts:
+            due.append(self._positions_due)
+        if not due:
             return default
-        return max(0.0, min(default, min(self._queue_status_due.values()) - time.monotonic()))
+        return max(0.0, min(default, min(due) - time.monotonic()))
 
     # --- the thread -------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.live.models import INTERNAL_TYPES, QUEUE_MOVING_TYPES, StreamEvent
 from app.permissions import engine
 from app.permissions.service import rules_for
-from app.routing.service import queue_position, queues_status
+from app.routing.service import queue_positions, queues_status
 
 log = logging.getLogger(__name__)
 
@@ -61,26 +61,36 @@ class Row:
 
 # --- numbering ---------------------------------------------------------------------
 
-_NUMBER = sa.text("""
+_TODO = """
 WITH todo AS (
     SELECT id, row_number() OVER (ORDER BY id) AS n FROM events WHERE seq IS NULL ORDER BY id LIMIT :batch
 ), top AS (SELECT COALESCE(MAX(seq), 0) AS m FROM events)
-UPDATE events SET seq = top.m + todo.n FROM todo, top WHERE events.id = todo.id
-RETURNING events.seq
+"""
+_SET_SEQ = "UPDATE events SET seq = top.m + todo.n FROM todo, top WHERE events.id = todo.id RETURNING events.seq"
+_NUMBER_SQLITE = sa.text(_TODO + _SET_SEQ)
+# PostgreSQL: the NOTIFY in the same statement (delivered on commit: every relay then fetches).
+_NUMBER_POSTGRESQL = sa.text(_TODO + f", numbered AS ({_SET_SEQ})" + """
+SELECT CASE WHEN count(*) > 0 THEN pg_notify('helpline_events_numbered', max(seq)::text) END, count(*) FROM numbered
 """)
+# Lock only when there is work: no row means nothing to number (or the lock is someone else's).
+_LOCK_IF_UNNUMBERED = sa.text(
+    "SELECT pg_try_advisory_xact_lock(:key) WHERE EXISTS (SELECT 1 FROM events WHERE seq IS NULL)")
+
+
+def _lock_for_numbering() -> bool:
+    """True when there are unnumbered rows and this transaction holds the outbox's one numbering
+    lock, taken without waiting: a relay that finds it taken leaves the work to its holder, who
+    looks again after committing (number_committed). SQLite: the UPDATE takes the database's one
+    write lock, which serialises numbering too."""
+    if dialect_name() != "postgresql":
+        return db.session.scalar(sa.select(StreamEvent.id).where(StreamEvent.seq.is_(None)).limit(1)) is not None
+    return bool(db.session.scalar(_LOCK_IF_UNNUMBERED, {"key": NUMBERING_LOCK}))
 
 
 def _try_lock_numbering() -> bool:
-    """The outbox's one numbering lock, without waiting: a relay that finds it taken leaves the work
-    to its holder, who looks again after committing (number_committed). SQLite: the UPDATE takes
-    the database's one write lock, which serialises numbering too."""
     if dialect_name() != "postgresql":
         return True
     return bool(db.session.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": NUMBERING_LOCK}))
-
-
-def _has_unnumbered() -> bool:
-    return db.session.scalar(sa.select(StreamEvent.id).where(StreamEvent.seq.is_(None)).limit(1)) is not None
 
 
 def number_committed() -> int:
@@ -89,16 +99,17 @@ def number_committed() -> int:
     After each commit it looks again: a row that committed while the lock was held, whose
     notification another relay ignored (the lock was taken), is numbered here."""
     total = 0
-    while _has_unnumbered():
-        if not _try_lock_numbering():
-            break
-        numbered = db.session.execute(_NUMBER, {"batch": NUMBERING_BATCH}).scalars().all()
-        if numbered and dialect_name() == "postgresql":
-            # Delivered on commit: every process's relay fetches the new numbers.
-            db.session.execute(sa.text("SELECT pg_notify('helpline_events_numbered', :seq)"),
-                               {"seq": str(max(numbered))})
+    postgresql = dialect_name() == "postgresql"
+    while _lock_for_numbering():
+        # A separate statement after the lock: its snapshot sees every numbering committed before.
+        if postgresql:
+            numbered = db.session.execute(_NUMBER_POSTGRESQL, {"batch": NUMBERING_BATCH}).one()[1]
+        else:
+            numbered = len(db.session.execute(_NUMBER_SQLITE, {"batch": NUMBERING_BATCH}).all())
         db.session.commit()
-        total += len(numbered)
+        total += numbered
+        if not numbered:
+            break
     db.session.commit()
     return total
 
@@ -224,6 +235,7 @@ class Renderer:
             if contact_ids else {}
         self._rules: dict[str, dict] = {}
         self._data: dict[int, str] = {}
+        self._reads: list[tuple[Viewer, str]] = []
 
     def _rules_for(self, helpline_id: str) -> dict:
         if helpline_id not in self._rules:
@@ -245,8 +257,13 @@ class Renderer:
             return False
         if contact.id not in viewer.audited:
             viewer.audited.add(contact.id)
-            audit.record(viewer, "read_transcript", "contact", contact.id)
+            self._reads.append((viewer, contact.id))
         return True
+
+    def record_reads(self) -> None:
+        """Audit the transcripts this batch delivered (one `read_transcript` per stream and contact)."""
+        audit.record_reads(self._reads, "read_transcript", "contact")
+        self._reads = []
 
     def data(self, row: Row) -> str | None:
         """The JSON text of the event's data; None when there is nothing left to send (an erased message)."""
@@ -294,9 +311,6 @@ def json_default(value):
 
 # --- the visitor's stream ----------------------------------------------------------
 
-def visitor_position(contact_id: str) -> int | None:
-    """The waiting visitor's place in the queue (1 is next), None when not waiting."""
-    contact = db.session.get(Contact, contact_id, populate_existing=True)
-    if contact is None or contact.status not in ("queued", "offered") or contact.queued_at is None:
-        return None
-    return queue_position(contact.helpline_id, contact.queue_id, contact.priority, contact.queued_at, contact.id)
+def visitor_positions(contact_ids) -> dict[str, int]:
+    """The waiting visitors' places in their queues (1 is next); a contact not waiting is left out."""
+    return queue_positions(contact_ids)

@@ -86,6 +86,7 @@ def _replay(app: Flask, viewer: Viewer, after: int):
                 renderer = service.Renderer(rows)
                 chunk = "".join(service.frame(r.seq, r.type, data) for r in rows
                                 if renderer.allowed(r, viewer) and (data := renderer.data(r)) is not None)
+                renderer.record_reads()
                 db.session.commit()  # the audit of transcripts replayed
             finally:
                 db.session.remove()
@@ -101,13 +102,13 @@ def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_watch: Con
                    last_seq: int) -> Iterator[str]:
     """The web chat visitor's messages (`id:` = seq) and status changes, until the chat has ended
     and everything is sent; a reconnect after that gets 204 (the view), which stops EventSource.
-    The database is read once at the start (replay, status) and for the queue position while
-    waiting; everything else comes pushed by the relay."""
+    The database is read once at the start (replay, status, position); after that the relay
+    pushes messages, statuses and queue positions."""
     yield f"retry: {RETRY_MS}\n\n"
-    ping_s, refresh_s = app.config["EVENT_PING_S"], app.config["EVENT_VISITOR_REFRESH_S"]
+    ping_s = app.config["EVENT_PING_S"]
     inline = not app.config["EVENT_RELAY_THREAD"]
     items, state = visitor_changes(app, session_id, last_seq)
-    sent, last_write, refreshed = last_seq, time.monotonic(), time.monotonic()
+    sent, last_write = last_seq, time.monotonic()
     chunk = _status_frame(state)
     while True:
         for item in items:
@@ -121,15 +122,9 @@ def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_watch: Con
             return
         if inline:
             relay.pump()
-        pushed = contact_watch.take(app.config["EVENT_POLL_S"] if inline else min(ping_s, refresh_s))
+        pushed = contact_watch.take(app.config["EVENT_POLL_S"] if inline else ping_s)
         items = [item for kind, item in pushed if kind == "message"]
-        statuses = [webchat.SESSION_STATUS[item] for kind, item in pushed if kind == "status"]
-        new_state = dict(state)
-        if statuses:
-            new_state = {"status": statuses[-1]}
-        if new_state["status"] == "queued" and (statuses or time.monotonic() - refreshed >= refresh_s):
-            new_state = _with_position(app, session_id, new_state)
-            refreshed = time.monotonic()
+        new_state = _next_state(state, pushed)
         chunk = _status_frame(new_state) if new_state != state else ""
         state = new_state
         if not chunk and not items and time.monotonic() - last_write >= ping_s:
@@ -137,19 +132,24 @@ def visitor_stream(app: Flask, relay: Relay, session_id: str, contact_watch: Con
             last_write = time.monotonic()
 
 
+def _next_state(state: dict, pushed: list[tuple[str, object]]) -> dict:
+    """The session's state after the relay's pushes: the last status, then the last position
+    (kept only while queued)."""
+    state = dict(state)
+    for kind, item in pushed:
+        if kind == "status":
+            status = webchat.SESSION_STATUS[item]
+            state = {"status": status, **({"position": state["position"]}
+                                          if status == "queued" and "position" in state else {})}
+        elif kind == "position":
+            state.pop("position", None)
+            if state["status"] == "queued" and item is not None:
+                state["position"] = item
+    return state
+
+
 def _status_frame(state: dict) -> str:
     return f"event: status\ndata: {json.dumps(state)}\n\n"
-
-
-def _with_position(app: Flask, session_id: str, state: dict) -> dict:
-    with app.app_context():
-        try:
-            session = db.session.get(webchat.WebchatSession, session_id)
-            position = service.visitor_position(session.contact_id)
-            db.session.commit()
-        finally:
-            db.session.remove()
-    return {**state, "position": position} if position is not None else state
 
 
 def visitor_changes(app: Flask, session_id: str, after: int) -> tuple[list[dict], dict]:
@@ -160,7 +160,7 @@ def visitor_changes(app: Flask, session_id: str, after: int) -> tuple[list[dict]
             polled = webchat.list_messages(session, after)
             state = {"status": polled["status"]}
             if state["status"] == "queued":
-                position = service.visitor_position(session.contact_id)
+                position = service.visitor_positions([session.contact_id]).get(session.contact_id)
                 if position is not None:
                     state["position"] = position
             db.session.commit()
