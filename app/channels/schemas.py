@@ -107,3 +107,19 @@ class WebchatPollSchema(ma.Schema):
 
 class WebchatEndSchema(ma.Schema):
     status = fields.String()
+
+
+class WebchatConfigArgsSchema(ma.Schema):
+    language = LanguageTag(load_default=None)
+
+
+class WebchatConfigSchema(ma.Schema):
+    helpline = fields.Dict(metadata={"description": '{"code", "name"}'})
+    language = fields.String()
+    open = fields.Boolean(metadata={"description": "False out of hours and on holidays: the widget opens no session."})
+    message = fields.String(metadata={"description": "When closed: the helpline's closed or holiday message."})
+    pre_survey = fields.Dict(metadata={"description": '{"enabled", "questions": [{"key", "prompt"}]}; '
+                                                      'keys: about_self, age, gender'})
+    exit_url = fields.String(metadata={"description": "Where quick exit goes (settings.webchat_exit_url)."})
+    messages = fields.Dict(metadata={"description": "The helpline's own closed/holiday/queued/goodbye/abandoned "
+                                                     "texts, when it set them; else the widget's own, per language."})

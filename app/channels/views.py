@@ -1,16 +1,19 @@
 """Channel endpoints: Twilio webhooks (form-encoded, signed) and the web chat (JSON, session tokens)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, request, send_file, url_for
 from flask_smorest import Blueprint
+from markupsafe import escape
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.channels import spool, webchat
 from app.channels.schemas import (
-    TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatEndSchema, WebchatMessageCreateSchema,
-    WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema, WebchatSessionCreateSchema, WebchatSessionSchema,
+    TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatConfigArgsSchema, WebchatConfigSchema,
+    WebchatEndSchema, WebchatMessageCreateSchema, WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema, WebchatSessionCreateSchema, WebchatSessionSchema,
 )
 from app.core.errors import DomainError, Forbidden, NotFound, error_response
 from app.extensions import db, limiter
@@ -141,7 +144,7 @@ def _cors(response):
     if helpline is not None and origin in helpline.settings["webchat_origins"]:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, Last-Event-ID"
         response.headers["Access-Control-Max-Age"] = "600"
         response.headers.add("Vary", "Origin")
     return response
@@ -167,6 +170,75 @@ def create_session(args, helpline_code):
         raise NotFound("No such helpline.")
     g.webchat_helpline = helpline
     return webchat.create_session(helpline, args["language"], args["pre_survey"])
+
+
+WIDGET_JS = Path(__file__).parent / "static" / "widget.js"
+# A day: a fixed widget reaches every visitor within one; revalidation by ETag costs a 304.
+WIDGET_MAX_AGE_S = 86400
+# The widget's page: its own script only, no inline script or style, nothing from elsewhere.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE = """<!doctype html>
+<html lang="{language}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<link rel="icon" href="data:,">
+<title>{name}</title>
+<script src="{script}" data-helpline="{code}" data-mode="page"{stream} defer></script>
+</head>
+<body>
+<noscript>{name}: this chat needs JavaScript.</noscript>
+</body>
+</html>
+"""
+
+
+@webchat_blp.route("/widget.js", methods=["GET"])
+@webchat_blp.response(200, content_type="text/javascript",
+                      description="The widget: one plain script, cached a day, with an ETag (304 when unchanged).")
+@webchat_blp.doc(security=[])
+def widget_js():
+    """The web chat widget. Embed: `<script src="https://HOST/webchat/widget.js" data-helpline="CODE" async>`;
+    options `data-language`, `data-position` (right|left), `data-open` (true: start open), `data-stream`
+    (off: poll only)."""
+    response = send_file(WIDGET_JS, mimetype="text/javascript", max_age=WIDGET_MAX_AGE_S, etag=True,
+                         conditional=True)
+    response.cache_control.public = True
+    return response
+
+
+@webchat_blp.route("/<helpline_code>/", methods=["GET"])
+@webchat_blp.response(200, content_type="text/html", description="The chat, full screen.")
+@webchat_blp.doc(security=[])
+def widget_page(helpline_code):
+    """A page hosting the widget full screen, in the helpline's name (for links in SMS and QR codes).
+    No inline script, no cookies, no referrer. `?stream=off`: the widget polls instead of streaming
+    (for networks whose proxies break long responses)."""
+    helpline = helpline_config(helpline_code)
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    name = webchat.widget_config(helpline, None)["helpline"]["name"]
+    html = PAGE.format(language=escape(helpline.settings["default_language"]), name=escape(name),
+                       script=escape(url_for("webchat.widget_js")), code=escape(helpline.code),
+                       stream=' data-stream="off"' if request.args.get("stream") == "off" else "")
+    return Response(html, mimetype="text/html", headers={
+        "Content-Security-Policy": PAGE_CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"})
+
+
+@webchat_blp.route("/<helpline_code>/config", methods=["GET"])
+@webchat_blp.arguments(WebchatConfigArgsSchema, location="query")
+@webchat_blp.response(200, WebchatConfigSchema)
+@webchat_blp.doc(security=[])
+def widget_config(args, helpline_code):
+    """What the widget shows before a chat: name, open or closed (with the message), the pre-survey's
+    questions, the quick exit address and the helpline's own texts."""
+    helpline = helpline_config(helpline_code)
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    g.webchat_helpline = helpline
+    return webchat.widget_config(helpline, args["language"])
 
 
 @webchat_blp.route("/sessions/<session_id>/messages", methods=["POST"])

@@ -8,6 +8,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from app.channels import presurvey
+from app.channels.hours import closed_reason
 from app.channels.models import WebchatSession
 from app.channels.service import REPLY_STORE, Inbound, open_contact, receive_message
 from app.contacts.models import Contact, Message
@@ -19,6 +21,7 @@ from app.extensions import db
 from app.helplines.models import Helpline
 from app.routing.service import end_by_sender
 from app.helplines.service import HelplineConfig, helpline_config
+from app.helplines.settings import DEFAULT_SETTINGS
 
 TOKEN_PREFIX = "wct_"
 MAX_POLL_ITEMS = 200
@@ -127,3 +130,35 @@ def end_session(session: WebchatSession) -> dict:
 def serialise_message(message: Message) -> dict:
     sender = "visitor" if message.direction == "inbound" else message.sender
     return {"seq": message.seq, "from": sender, "text": message.body or "", "sent_at": message.sent_at or message.created_at}
+
+
+# The helpline's own texts the widget shows instead of its built-in ones (when the helpline set them).
+WIDGET_MESSAGE_KEYS = ("closed", "holiday", "queued", "goodbye", "abandoned")
+
+
+def widget_config(helpline: HelplineConfig, language: str | None) -> dict:
+    """What the web chat widget needs before a chat starts: the helpline's name, whether it is open
+    now (and if not, its closed or holiday message), the pre-survey's questions, where quick exit
+    goes, and the helpline's own texts. Nothing here is about any person."""
+    settings = helpline.settings
+    language = language or settings["default_language"]
+    name = db.session.scalar(sa.select(Helpline.name).where(Helpline.id == helpline.id))
+    reason = closed_reason(settings, helpline.timezone, "web", utcnow())
+    survey = settings["pre_survey"]
+    answer = {
+        "helpline": {"code": helpline.code, "name": name},
+        "language": language,
+        "open": reason is None,
+        "pre_survey": {
+            "enabled": bool(survey["enabled"]),
+            "questions": [{"key": q["key"], "prompt": presurvey.localised(q["prompt"], language,
+                                                                          settings["default_language"])}
+                          for q in presurvey.questions(settings)] if survey["enabled"] else [],
+        },
+        "exit_url": settings["webchat_exit_url"],
+        "messages": {key: settings["messages"][key] for key in WIDGET_MESSAGE_KEYS
+                     if settings["messages"][key] != DEFAULT_SETTINGS["messages"][key]},
+    }
+    if reason is not None:
+        answer["message"] = settings["messages"][reason]
+    return answer

@@ -163,6 +163,10 @@ class SettingsSchema(ma.Schema):
         metadata={"description": "Codes child.region may take; statistics publish only these (and unknown)."},
     )
     queue_position_notice = fields.Boolean()
+    webchat_exit_url = fields.Url(
+        schemes={"http", "https"}, require_tld=False, validate=validate.Length(max=2000),
+        metadata={"description": "Absolute http(s) URL of a neutral page the web chat's quick exit replaces "
+                                 "the chat with (default: a search engine's home page)."})
 
 
 class HelplineSchema(ma.Schema):

@@ -41,6 +41,8 @@ DEFAULT_SETTINGS: dict = {
     "regions": ["city", "town", "rural"],
     "default_language": "en",
     "queue_position_notice": False,
+    # Where the web chat's quick exit sends the visitor: a neutral page, replacing the chat in history.
+    "webchat_exit_url": "https://www.google.com/",
 }
 
 
