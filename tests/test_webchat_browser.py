@@ -26,11 +26,29 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 SHOTS = os.environ.get("WIDGET_SCREENSHOTS")
 
 
+# A helpline's own site embedding the widget, with CSS that would wreck an unscoped widget.
+HOST_PAGE = b"""<!doctype html><html><head><title>A helpline's site</title><link rel="icon" href="data:,">
+<style>* { font-size: 40px !important; color: red !important; } button { display: none !important; }
+.msg, .panel, .launcher { display: none !important; }</style></head>
+<body><h1>Welcome</h1><button class="launcher">the site's own button</button>
+<script src="/webchat/widget.js" data-helpline="main" data-language="fr" data-position="left" async></script>
+</body></html>"""
+
+
+def with_host_page(app):
+    def serve(environ, start_response):
+        if environ["PATH_INFO"] == "/site.html":
+            start_response("200 OK", [("Content-Type", "text/html")])
+            return [HOST_PAGE]
+        return app(environ, start_response)
+    return serve
+
+
 @pytest.fixture(scope="module")
 def live_url(app):
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, with_host_page(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -230,4 +248,29 @@ def test_at_360_px_everything_fits_and_works_by_keyboard(app, client, live_url, 
         assert hook(browser, name).accessible_name
     assert hook(browser, "input").accessible_name
     shot(browser, "4-phone-360px")
+    assert console_errors(browser) == []
+
+
+def test_embedded_on_a_site_its_styles_are_its_own_and_options_apply(app, client, live_url, browser, general):
+    browser.get(f"{live_url}/site.html")
+    launcher = wait_until(lambda: hook(browser, "launcher"), what="the launcher")
+    assert launcher.is_displayed() and launcher.text == "Discuter avec nous"  # data-language="fr"
+    assert launcher.value_of_css_property("font-size") == "16px"  # the site's CSS does not reach it
+    assert launcher.rect["x"] < 100  # data-position="left"
+    site_button = browser.find_element("css selector", "body > button")
+    assert not site_button.is_displayed()  # and the widget's CSS does not reach the site
+    assert browser.find_element("css selector", "h1").value_of_css_property("font-size") == "40px"
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()  # Escape with the widget closed: the site stays
+    assert browser.current_url == f"{live_url}/site.html"
+    launcher.click()
+    start = wait_until(lambda: hook(browser, "start"), what="the start button")
+    assert start.text == "Commencer"
+    start.click()
+    wait_until(lambda: lines(browser, "system"), what="the queued notice")
+    assert "file d'attente" in lines(browser, "system")[0]
+    assert browser.get_cookies() == []
+    assert browser.execute_script("return localStorage.length") == 0
     assert console_errors(browser) == []
