@@ -111,6 +111,13 @@ def twilio_conversations(fields, helpline_code):
 
 # --- Web chat ----------------------------------------------------------------------
 
+def _helpline_or_404(code: str) -> HelplineConfig:
+    helpline = helpline_config(code)
+    if helpline is None:
+        raise NotFound("No such helpline.")
+    return helpline
+
+
 def _bearer() -> str | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     return raw.strip() if scheme.lower() == "bearer" else None
@@ -165,9 +172,7 @@ def _message_limit():
 @webchat_blp.doc(security=[])
 def create_session(args, helpline_code):
     """Start a chat. Out of hours the status is `closed` and `message` is the helpline's closed message."""
-    helpline = helpline_config(helpline_code)
-    if helpline is None:
-        raise NotFound("No such helpline.")
+    helpline = _helpline_or_404(helpline_code)
     g.webchat_helpline = helpline
     return webchat.create_session(helpline, args["language"], args["pre_survey"])
 
@@ -216,11 +221,8 @@ def widget_page(helpline_code):
     """A page hosting the widget full screen, in the helpline's name (for links in SMS and QR codes).
     No inline script, no cookies, no referrer. `?stream=off`: the widget polls instead of streaming
     (for networks whose proxies break long responses)."""
-    helpline = helpline_config(helpline_code)
-    if helpline is None:
-        raise NotFound("No such helpline.")
-    name = webchat.widget_config(helpline, None)["helpline"]["name"]
-    html = PAGE.format(language=escape(helpline.settings["default_language"]), name=escape(name),
+    helpline = _helpline_or_404(helpline_code)
+    html = PAGE.format(language=escape(helpline.settings["default_language"]), name=escape(webchat.helpline_name(helpline)),
                        script=escape(url_for("webchat.widget_js")), code=escape(helpline.code),
                        stream=' data-stream="off"' if request.args.get("stream") == "off" else "")
     return Response(html, mimetype="text/html", headers={
@@ -234,9 +236,7 @@ def widget_page(helpline_code):
 def widget_config(args, helpline_code):
     """What the widget shows before a chat: name, open or closed (with the message), the pre-survey's
     questions, the quick exit address and the helpline's own texts."""
-    helpline = helpline_config(helpline_code)
-    if helpline is None:
-        raise NotFound("No such helpline.")
+    helpline = _helpline_or_404(helpline_code)
     g.webchat_helpline = helpline
     return webchat.widget_config(helpline, args["language"])
 

@@ -136,17 +136,20 @@ def serialise_message(message: Message) -> dict:
 WIDGET_MESSAGE_KEYS = ("closed", "holiday", "queued", "goodbye", "abandoned")
 
 
+def helpline_name(helpline: HelplineConfig) -> str:
+    return db.session.scalar(sa.select(Helpline.name).where(Helpline.id == helpline.id))
+
+
 def widget_config(helpline: HelplineConfig, language: str | None) -> dict:
     """What the web chat widget needs before a chat starts: the helpline's name, whether it is open
     now (and if not, its closed or holiday message), the pre-survey's questions, where quick exit
     goes, and the helpline's own texts. Nothing here is about any person."""
     settings = helpline.settings
     language = language or settings["default_language"]
-    name = db.session.scalar(sa.select(Helpline.name).where(Helpline.id == helpline.id))
     reason = closed_reason(settings, helpline.timezone, "web", utcnow())
     survey = settings["pre_survey"]
     answer = {
-        "helpline": {"code": helpline.code, "name": name},
+        "helpline": {"code": helpline.code, "name": helpline_name(helpline)},
         "language": language,
         "open": reason is None,
         "pre_survey": {

@@ -21,6 +21,7 @@ from app.extensions import db
 from app.live import service
 from app.live.models import QUEUE_MOVING_TYPES
 from app.live.service import Row, Viewer
+from app.routing.service import queue_positions
 
 log = logging.getLogger(__name__)
 FETCH_BATCH = 1000
@@ -286,7 +287,7 @@ class Relay:
             watched = list(self._contacts)
         if not watched:
             return
-        positions = service.visitor_positions(watched)
+        positions = queue_positions(watched)
         with self._lock:
             for contact_id, watches in self._contacts.items():
                 position = positions.get(contact_id)

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.live.models import INTERNAL_TYPES, QUEUE_MOVING_TYPES, StreamEvent
 from app.permissions import engine
 from app.permissions.service import rules_for
-from app.routing.service import queue_positions, queues_status
+from app.routing.service import queues_status
 
 log = logging.getLogger(__name__)
 
@@ -308,9 +308,3 @@ def json_default(value):
         return _iso(value.astimezone(timezone.utc))
     raise TypeError(type(value).__name__)
 
-
-# --- the visitor's stream ----------------------------------------------------------
-
-def visitor_positions(contact_ids) -> dict[str, int]:
-    """The waiting visitors' places in their queues (1 is next); a contact not waiting is left out."""
-    return queue_positions(contact_ids)

@@ -18,6 +18,7 @@ from app.extensions import db
 from app.live import service
 from app.live.relay import ContactWatch, Relay, Subscription
 from app.live.service import Viewer
+from app.routing.service import queue_positions
 
 # A client's EventSource reconnects this long after a stream ends (the spec's `retry:` field).
 RETRY_MS = 2000
@@ -160,7 +161,7 @@ def visitor_changes(app: Flask, session_id: str, after: int) -> tuple[list[dict]
             polled = webchat.list_messages(session, after)
             state = {"status": polled["status"]}
             if state["status"] == "queued":
-                position = service.visitor_positions([session.contact_id]).get(session.contact_id)
+                position = queue_positions([session.contact_id]).get(session.contact_id)
                 if position is not None:
                     state["position"] = position
             db.session.commit()
