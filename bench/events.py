@@ -112,6 +112,14 @@ def stop_server(server: subprocess.Popen) -> None:
         pass
 
 
+def start_profiler(server: subprocess.Popen, args, duration: int) -> subprocess.Popen:
+    """py-spy over the workers for `duration` s (raw, collapsed stacks: the figure in the issue note)."""
+    return subprocess.Popen(
+        [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(server.pid), "--format", "raw",
+         "--duration", str(duration), "--output", args.profile, *(["--gil"] if args.gil else [])],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def worker_rss_kb(server: subprocess.Popen) -> int:
     children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout.split()
     total = 0
@@ -255,13 +263,19 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
         rows = connection.execute(
             "SELECT seq, type, audience, extract(epoch FROM created_at) FROM events "
             "WHERE seq IS NOT NULL AND type <> 'stream.revoked' ORDER BY seq").fetchall()
+        # With track_commit_timestamp on, the commit time of each row's numbering (its xmin): the
+        # latency split into write -> numbered and numbered -> received (the third line's stages).
+        tracked = connection.execute("SHOW track_commit_timestamp").fetchone()[0] == "on"
+        numbered_at = dict(connection.execute(
+            "SELECT seq, extract(epoch FROM pg_xact_commit_timestamp(xmin)) FROM events WHERE seq IS NOT NULL"
+        ).fetchall()) if tracked else {}
         seqs_by_contact = {}
         for contact_id, seq, at in connection.execute(
                 "SELECT contact_id, seq, extract(epoch FROM created_at) FROM messages"):
             seqs_by_contact[(contact_id, seq)] = float(at)
     created = {seq: float(at) for seq, _, _, at in rows}
     latencies, lost, delivered = [], 0, 0
-    by_kind: dict[str, list[float]] = {"staff": [], "visitor": []}
+    by_kind: dict[str, list[float]] = {"staff": [], "visitor": [], "numbered": [], "numbered_to_received": []}
     got: dict[int, set] = {}
     for index, event_id, event_type, at in received:
         got.setdefault(index, set()).add((event_type, event_id))
@@ -269,6 +283,9 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
         if meta["kind"] == "staff" and event_id in created and window[0] <= created[event_id] <= window[1]:
             latencies.append(at - created[event_id])
             by_kind["staff"].append(at - created[event_id])
+            if numbered_at.get(event_id) is not None:
+                by_kind["numbered"].append(float(numbered_at[event_id]) - created[event_id])
+                by_kind["numbered_to_received"].append(at - float(numbered_at[event_id]))
             delivered += 1
         elif meta["kind"] == "visitor" and event_type == "message":
             written = seqs_by_contact.get((meta["contact_id"], event_id))
@@ -306,6 +323,8 @@ def main() -> None:
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest phase")
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
+    parser.add_argument("--profile-phase", choices=("steady", "ingest"), default="ingest",
+                        help="with --profile: the steady load (latency) or the wrk ingest measure")
     parser.add_argument("--returning", type=int, default=2000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
@@ -349,6 +368,9 @@ def main() -> None:
         time.sleep(2)
         rss_open = worker_rss_kb(server)
 
+        profiler = None
+        if args.profile and args.profile_phase == "steady":
+            profiler = start_profiler(server, args, args.duration)
         start = time.time()
         loads = [threading.Thread(target=steady, args=(args.sms_rate, args.duration,
                                                        sms_sender(port, env["PUBLIC_BASE_URL"], setup["returning"]))),
@@ -359,20 +381,19 @@ def main() -> None:
         for t in loads:
             t.join()
         end = time.time()
+        if profiler is not None:
+            profiler.wait(120)
+            profiler = None
         time.sleep(3)  # the last events drain
 
         # bench/ingest.py's ratio, with every stream still open.
         ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration)
         requests_file = write_ingest_requests(env, setup["returning"])
-        profiler = None
-        if args.profile:  # py-spy over the workers while wrk runs (the figure in the issue note)
-            profiler = subprocess.Popen(
-                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(server.pid), "--format", "raw",
-                 "--duration", str(args.ingest_duration), "--output", args.profile, *(["--gil"] if args.gil else [])],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if args.profile and args.profile_phase == "ingest":
+            profiler = start_profiler(server, args, args.ingest_duration)
         loaded = ingest.run_wrk(port, requests_file, ingest_args)
         if profiler is not None:
-            profiler.wait(30)
+            profiler.wait(120)
         finish.set()
         clients.join(60)
         stop_server(server)

@@ -522,3 +522,16 @@ def test_a_stream_that_fails_to_open_gives_its_place_back(app, client, superviso
     before = relay.open_streams
     assert client.get("/api/v1/events", headers=supervisor.headers).status_code == 500
     assert relay.open_streams == before
+
+
+def test_a_stream_too_slow_to_read_its_backlog_is_closed_rather_than_grown():
+    """The relay wakes a stream once per batch with all its frames; past EVENT_STREAM_BACKLOG the
+    stream is closed (its client reconnects with Last-Event-ID and loses nothing)."""
+    from app.live.relay import Subscription
+
+    subscription = Subscription(live.Viewer("u", "h", "counsellor", "t", utcnow()), limit=3)
+    subscription.push([(1, "one"), (2, "two")])
+    assert subscription.closed is None
+    subscription.push([(3, "three"), (4, "four")])
+    assert subscription.closed == "overflow"
+    assert subscription.take(0) == [(1, "one"), (2, "two")]

@@ -37,13 +37,14 @@ class Subscription:
         self._frames: deque[tuple[int, str]] = deque()
         self._ready = threading.Condition()
 
-    def push(self, seq: int, text: str) -> None:
+    def push(self, frames: list[tuple[int, str]]) -> None:
+        """A batch's frames for this stream, in one wake-up of its thread."""
         with self._ready:
-            if len(self._frames) >= self.limit:
+            if len(self._frames) + len(frames) > self.limit:
                 # A client too slow to read: close it; it reconnects with Last-Event-ID and loses nothing.
                 self.closed = self.closed or "overflow"
             else:
-                self._frames.append((seq, text))
+                self._frames.extend(frames)
             self._ready.notify()
 
     def close(self, reason: str) -> None:
@@ -70,9 +71,9 @@ class ContactWatch:
         self._items: deque[tuple[str, object]] = deque()
         self._ready = threading.Condition()
 
-    def push(self, kind: str, item) -> None:
+    def push(self, items: list[tuple[str, object]]) -> None:
         with self._ready:
-            self._items.append((kind, item))
+            self._items.extend(items)
             self._ready.notify()
 
     def take(self, timeout: float) -> list[tuple[str, object]]:
@@ -215,8 +216,12 @@ class Relay:
     def _deliver(self, rows: list[Row]) -> None:
         renderer = service.Renderer(rows)
         now = time.monotonic()
-        # Held while delivering: streams come and go rarely, and a push never blocks.
-        with self._lock:
+        # Every frame of the batch is gathered first and each stream woken once at the end: waking
+        # a stream's thread per frame makes it compete with this one for the GIL, frame by frame.
+        frames: dict[Subscription, list[tuple[int, str]]] = defaultdict(list)
+        told: dict[ContactWatch, list[tuple[str, object]]] = defaultdict(list)
+        closing: list[Subscription] = []
+        with self._lock:  # streams come and go rarely; nothing below waits
             for row in rows:
                 streams = self._staff.get(row.helpline_id)
                 if row.type in QUEUE_MOVING_TYPES and streams:
@@ -224,26 +229,31 @@ class Relay:
                 if row.type in QUEUE_MOVING_TYPES and self._contacts:
                     self._positions_due = min(self._positions_due, self._positions_refreshed + 1.0)
                 if row.type in ("contact.updated", "message.created") and row.payload["contact_id"] in self._contacts:
-                    self._tell_visitor(renderer, row)
+                    self._tell_visitor(renderer, row, told)
                 if not streams:
                     continue
                 matching = self._matching(streams, row)
                 if row.type == "stream.revoked":
                     token_id = row.payload.get("token_id")
-                    for subscription in matching:
-                        if token_id is None or token_id == subscription.viewer.token_id:
-                            subscription.close("revoked")
+                    closing += [s for s in matching if token_id is None or token_id == s.viewer.token_id]
                     continue
                 recipients = [s for s in matching if renderer.allowed(row, s.viewer)]
                 data = renderer.data(row) if recipients else None
                 if data is None:
                     continue
-                text = service.frame(row.seq, row.type, data)
+                frame = (row.seq, service.frame(row.seq, row.type, data))
                 for subscription in recipients:
-                    subscription.push(row.seq, text)
+                    frames[subscription].append(frame)
+        for subscription, pending in frames.items():
+            subscription.push(pending)
+        for contact_watch, items in told.items():
+            contact_watch.push(items)
+        for subscription in closing:
+            subscription.close("revoked")
         renderer.record_reads()
 
-    def _tell_visitor(self, renderer: service.Renderer, row: Row) -> None:
+    def _tell_visitor(self, renderer: service.Renderer, row: Row,
+                      told: dict[ContactWatch, list[tuple[str, object]]]) -> None:
         if row.type == "contact.updated":
             item = ("status", row.payload["status"])
         else:
@@ -252,7 +262,7 @@ class Relay:
                 return
             item = ("message", message)
         for contact_watch in self._contacts[row.payload["contact_id"]]:
-            contact_watch.push(*item)
+            told[contact_watch].append(item)
 
     @staticmethod
     def _matching(streams: _HelplineStreams, row: Row) -> set[Subscription]:
@@ -294,7 +304,7 @@ class Relay:
                 if self._positions.get(contact_id, -1) == position:
                     continue
                 for contact_watch in watches:
-                    contact_watch.push("position", position)
+                    contact_watch.push([("position", position)])
             self._positions = {contact_id: positions.get(contact_id) for contact_id in self._contacts}
 
     def next_wake_in(self, default: float) -> float:
