@@ -138,6 +138,7 @@ def _init_extensions(app: Flask) -> None:
 def _import_models() -> None:
     """Every model module, so metadata (and Alembic) sees every table."""
     import app.audit.models  # noqa: F401
+    import app.canned_responses.models  # noqa: F401
     import app.cases.models  # noqa: F401
     import app.auth.jobs  # noqa: F401
     import app.auth.models  # noqa: F401
@@ -160,6 +161,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import blp as auth_blp, users_blp
     from app.channels.views import webchat_blp, webhooks_blp
     from app.audit.views import blp as audit_blp
+    from app.canned_responses.views import blp as canned_responses_blp
     from app.cases.views import blp as cases_blp
     from app.contacts.views import blp as contacts_blp, taxonomy_blp
     from app.permissions.views import blp as permissions_blp
@@ -176,7 +178,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets_blp)
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
-                      contacts_blp, taxonomy_blp, cases_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
+                      contacts_blp, taxonomy_blp, cases_blp, canned_responses_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
                       webchat_blp, live_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
