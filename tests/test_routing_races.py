@@ -109,3 +109,42 @@ def test_parallel_dispatchers_never_over_offer(app, client, helpline, make_user)
         ).all()
     assert per_counsellor == {c.id: 2 for c in counsellors}
     assert all(count == 1 for _, count in per_contact)
+
+
+def test_pulls_racing_each_other_and_dispatch_never_double_assign(app, client, helpline, make_user):
+    """20 pulls by 10 counsellors (capacity 1 each) and 5 dispatchers race for 6 waiting contacts:
+    every contact is active for at most one counsellor, and nobody exceeds their capacity."""
+    with app.app_context():
+        queue_id = routing.create_queue(helpline, "General").id
+    pullers = [make_user(helpline) for _ in range(10)]
+    waiting = [make_user(helpline) for _ in range(3)]
+    for n in range(6):
+        send_sms(client, sender=f"+4477007{n:05d}")
+    with app.app_context():
+        from app.auth.models import User
+
+        db.session.execute(sa.update(User).where(User.id.in_([w.id for w in waiting])).values(availability="available"))
+        db.session.commit()
+
+    def dispatch(c):
+        with app.app_context():
+            routing.dispatch(helpline)
+
+        class Done:
+            status_code = 0
+        return Done
+
+    calls = [lambda c, p=p: c.post(f"/api/v1/queues/{queue_id}/pull", headers=p.headers) for p in pullers * 2]
+    calls += [dispatch] * 5
+    statuses = race(app, calls)
+    assert set(statuses) <= {0, 200, 404}, statuses
+    assignments = open_assignments(app)
+    assert len({contact for contact, _ in assignments}) == len(assignments)  # one counsellor per contact
+    assert len({counsellor for _, counsellor in assignments}) == len(assignments)  # capacity 1 each
+    assert statuses.count(200) == len(assignments)
+    with app.app_context():
+        from app.routing.models import Offer
+
+        offered = set(db.session.scalars(sa.select(Offer.contact_id).where(Offer.status == "pending")))
+    assert not offered & {contact for contact, _ in assignments}
+    assert len(assignments) + len(offered) <= 6 and len(assignments) >= 1

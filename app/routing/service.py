@@ -585,6 +585,43 @@ def assign(supervisor: User, contact_id: str, counsellor_id: str) -> Contact:
     return contact
 
 
+PULL_SCAN = 200  # waiting contacts looked at per pull, most urgent first
+
+
+def pull(user: User, queue_id: str) -> Contact:
+    """The caller takes the most urgent, then longest-waiting contact waiting in the queue that their
+    skills and capacity (pending offers counted) allow: it becomes `active` and theirs. Commits.
+
+    Under dispatch's locks, in its order (waiting contacts FOR UPDATE SKIP LOCKED, then the
+    counsellor): a contact another pull or a dispatch is handling is skipped, never taken twice; a
+    contact offered to someone is not waiting (`offered`), so it is never pulled from under them."""
+    queue = get_queue(user.helpline_id, queue_id)
+    now = utcnow()
+    urgent_first = sa.case((Contact.priority == "urgent", 0), else_=1)
+    waiting = list(db.session.scalars(
+        _lock(
+            sa.select(Contact)
+            .where(Contact.helpline_id == user.helpline_id, Contact.queue_id == queue.id,
+                   Contact.status == ContactStatus.QUEUED)
+            .order_by(urgent_first, Contact.queued_at, Contact.id)
+            .limit(PULL_SCAN),
+            skip_locked=True,
+        ).execution_options(populate_existing=True)
+    ))
+    me = db.session.scalar(_lock(sa.select(User).where(User.id == user.id)).execution_options(populate_existing=True))
+    load = _loads(user.helpline_id, [me.id]).get(me.id, {"total": 0})
+    chosen = next((c for c in waiting if _may_take(me, c) and _has_room(me, c.channel, load)), None)
+    if chosen is None:
+        db.session.rollback()
+        why = "you have no spare capacity for them" if waiting and any(_may_take(me, c) for c in waiting) \
+            else "none waits that your skills allow"
+        raise NotFound(f"Nothing to pull from this queue: {why}.", code="nothing_to_pull")
+    _open_assignment(chosen, me.id, "pulled", now)
+    me.missed_offers, me.idle_since = 0, now
+    _commit_or_conflict()
+    return chosen
+
+
 def set_availability(user: User, status: str) -> User:
     now = utcnow()
     me = db.session.scalar(_lock(sa.select(User).where(User.id == user.id)).execution_options(populate_existing=True))

@@ -62,6 +62,16 @@ def delete_queue(queue_id):
     service.delete_queue(current_user().helpline_id, queue_id)
 
 
+@queues_blp.route("/<queue_id>/pull", methods=["POST"])
+@roles_required("counsellor", "supervisor")
+@queues_blp.response(200, ContactSchema)
+def pull(queue_id):
+    """Take the most urgent, then longest-waiting contact of this queue that your skills and capacity
+    (pending offers counted) allow: it is now `active` and yours. A contact offered to someone else is
+    not taken. 404 `nothing_to_pull` when there is none."""
+    return serialise_contact(service.pull(current_user(), queue_id))
+
+
 @routing_blp.route("/me/availability", methods=["PUT"])
 @roles_required("counsellor", "supervisor")
 @routing_blp.arguments(AvailabilitySchema)
