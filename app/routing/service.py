@@ -613,8 +613,12 @@ def pull(user: User, queue_id: str) -> Contact:
     chosen = next((c for c in waiting if _may_take(me, c) and _has_room(me, c.channel, load)), None)
     if chosen is None:
         db.session.rollback()
-        why = "you have no spare capacity for them" if waiting and any(_may_take(me, c) for c in waiting) \
-            else "none waits that your skills allow"
+        if not waiting:
+            why = "no contact is waiting there"
+        elif any(_may_take(me, c) for c in waiting):
+            why = "you have no spare capacity for the contacts waiting"
+        else:
+            why = "none waiting is one your skills allow"
         raise NotFound(f"Nothing to pull from this queue: {why}.", code="nothing_to_pull")
     _open_assignment(chosen, me.id, "pulled", now)
     me.missed_offers, me.idle_since = 0, now
