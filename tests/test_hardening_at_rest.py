@@ -23,7 +23,8 @@ CLOSED_VOCABULARY = {
     "case_sections.type", "messages.direction", "messages.sender", "messages.status", "offers.channel",
     "offers.status", "events.type", "assignments.channel", "assignments.how", "assignments.end_reason", "audit_events.action",
     "audit_events.record_type", "search_keys.record_type", "export_schedules.report", "export_schedules.format",
-    "exports.report", "exports.format", "exports.delivery_status",
+    "exports.report", "exports.format", "exports.delivery_status", "canned_responses.scope",
+    "canned_responses.language",
 }
 # Plain text on purpose, each with the reason.
 ALLOWED_PLAIN = {
