@@ -6,26 +6,28 @@ from app.core.pagination import PageArgsSchema, PageSchema
 from app.core.vocabulary import LanguageTag
 
 PLACEHOLDERS = ("{counsellor_name}", "{helpline_name}")
+# Shared by create and patch: the same field rules either way.
+TITLE = validate.Length(1, 200)
+TEXT = validate.Length(1, 4000)
+SHORTCUT = validate.Regexp(r"^[\w\-/.]{1,40}$", error="1 to 40 letters, digits, - _ / .")
 
 
 class CannedResponseBodySchema(ma.Schema):
-    title = fields.String(required=True, validate=validate.Length(1, 200))
-    text = fields.String(required=True, validate=validate.Length(1, 4000), metadata={
+    title = fields.String(required=True, validate=TITLE)
+    text = fields.String(required=True, validate=TEXT, metadata={
         "description": "May hold the placeholders " + " and ".join(PLACEHOLDERS) + ", filled in with `?render=1`."})
     language = LanguageTag(load_default=None, allow_none=True)
-    shortcut = fields.String(load_default=None, allow_none=True,
-                             validate=validate.Regexp(r"^[\w\-/.]{1,40}$", error="1 to 40 letters, digits, - _ / ."))
+    shortcut = fields.String(load_default=None, allow_none=True, validate=SHORTCUT)
     scope = fields.String(load_default="personal", validate=validate.OneOf(SCOPES), metadata={
         "description": "`helpline`: everyone's, kept by supervisors and admins. `personal`: seen only by its owner."})
 
 
 class CannedResponsePatchSchema(ma.Schema):
     """The fields given change; `scope` cannot (422)."""
-    title = fields.String(validate=validate.Length(1, 200))
-    text = fields.String(validate=validate.Length(1, 4000))
+    title = fields.String(validate=TITLE)
+    text = fields.String(validate=TEXT)
     language = LanguageTag(allow_none=True)
-    shortcut = fields.String(allow_none=True, validate=validate.Regexp(r"^[\w\-/.]{1,40}$",
-                                                                       error="1 to 40 letters, digits, - _ / ."))
+    shortcut = fields.String(allow_none=True, validate=SHORTCUT)
     scope = fields.String(validate=validate.OneOf(SCOPES))
 
 

@@ -11,7 +11,7 @@ from app.canned_responses.schemas import PLACEHOLDERS
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import decode_cursor, encode_cursor
 from app.extensions import db
-from app.helplines.models import Helpline
+from app.helplines.service import get_helpline
 
 HELPLINE_KEEPERS = ("supervisor", "admin")
 # Per helpline for the helpline's scope, per user for personal ones: a list is searched in memory.
@@ -102,8 +102,7 @@ def delete_response(user: User, response_id: str) -> None:
 
 def placeholder_values(user: User) -> dict[str, str]:
     """What the placeholders stand for, for this caller: their name and the helpline's, never a child's data."""
-    helpline_name = db.session.scalar(sa.select(Helpline.name).where(Helpline.id == user.helpline_id)) or ""
-    return dict(zip(PLACEHOLDERS, (user.name or "", helpline_name)))
+    return dict(zip(PLACEHOLDERS, (user.name or "", get_helpline(user.helpline_id).name or "")))
 
 
 def render_text(text: str, values: dict[str, str]) -> str:

@@ -271,6 +271,11 @@ def _make_offer(contact: Contact, counsellor_id: str, now) -> Offer:
     return offer
 
 
+def _urgent_first():
+    """Urgent contacts before the rest: the first key of every "who is next" order (dispatch, pull)."""
+    return sa.case((Contact.priority == "urgent", 0), else_=1)
+
+
 def dispatch(helpline_id: str) -> int:
     """Offer waiting contacts to free counsellors; returns the number of offers made. Commits.
 
@@ -288,13 +293,12 @@ def dispatch(helpline_id: str) -> int:
         db.session.commit()
         return 0
     loads = _loads(helpline_id, [u.id for u in counsellors])
-    urgent_first = sa.case((Contact.priority == "urgent", 0), else_=1)
     waiting = list(db.session.scalars(
         _lock(
             sa.select(Contact)
             .outerjoin(Queue, Queue.id == Contact.queue_id)
             .where(Contact.helpline_id == helpline_id, Contact.status == ContactStatus.QUEUED)
-            .order_by(urgent_first, sa.func.coalesce(Queue.priority, 0).desc(), Contact.queued_at, Contact.id)
+            .order_by(_urgent_first(), sa.func.coalesce(Queue.priority, 0).desc(), Contact.queued_at, Contact.id)
             .limit(DISPATCH_BATCH),
             skip_locked=True,
         ).execution_options(populate_existing=True)
@@ -597,13 +601,12 @@ def pull(user: User, queue_id: str) -> Contact:
     contact offered to someone is not waiting (`offered`), so it is never pulled from under them."""
     queue = get_queue(user.helpline_id, queue_id)
     now = utcnow()
-    urgent_first = sa.case((Contact.priority == "urgent", 0), else_=1)
     waiting = list(db.session.scalars(
         _lock(
             sa.select(Contact)
             .where(Contact.helpline_id == user.helpline_id, Contact.queue_id == queue.id,
                    Contact.status == ContactStatus.QUEUED)
-            .order_by(urgent_first, Contact.queued_at, Contact.id)
+            .order_by(_urgent_first(), Contact.queued_at, Contact.id)
             .limit(PULL_SCAN),
             skip_locked=True,
         ).execution_options(populate_existing=True)
