@@ -52,6 +52,9 @@ ALLOWED_PLAIN = {
     "contacts.form": "the record's plain part: closed vocabularies and numbers only (checked below)",
     "contacts.pre_survey": "answers from closed lists (about_self, age, gender)",
     "contacts.bot_state": "the pre-survey's progress: question index and closed answers",
+    "contacts.post_survey": "closed answers (1-5, true/false, null) by the helpline's question ids; "
+                            "free text goes to post_survey_private, encrypted",
+    "contacts.post_survey_state": "the post-survey's progress: question index and miss count",
     "messages.provider_sid": "Twilio's message identifier",
     "messages.client_key": "session id and the widget's own message id",
     "messages.error_code": "provider error code",

@@ -186,6 +186,29 @@ def test_with_streaming_off_the_widget_polls(app, client, live_url, browser, gen
     assert console_errors(browser) == []
 
 
+def test_after_the_counsellor_ends_the_chat_the_widget_asks_the_post_survey(app, client, live_url, browser, admin,
+                                                                           general, counsellor):
+    set_settings(client, admin, {"post_survey": {"enabled": True, "thanks": "Thanks a lot!", "questions": [
+        {"id": "helpful", "type": "scale", "prompt": "How helpful was it?"},
+        {"id": "again", "type": "yes_no", "prompt": "Would you write again?"},
+        {"id": "comment", "type": "free", "prompt": "Anything else?"}]}})
+    browser.get(f"{live_url}/webchat/main/")
+    wait_until(lambda: hook(browser, "start"), what="the start button").click()
+    contact = chat_with_counsellor(app, client, browser, counsellor, within=2.0)
+    assert action(client, counsellor, contact.id, "end").status_code == 200
+    survey = wait_until(lambda: hook(browser, "survey"), what="the survey form")
+    shot(browser, "5-post-survey")
+    assert "How helpful was it?" in survey.text and "Anything else?" in survey.text
+    survey.find_element("css selector", "#hc-ps-0-4").click()
+    survey.find_element("css selector", "#hc-ps-2").send_keys("You listened")
+    hook(browser, "survey-send").click()
+    wait_until(lambda: "Thanks a lot!" in lines(browser, "system"), what="the thanks")
+    assert widget(browser).find_elements("css selector", '[data-chat="survey"]') == []
+    contact = the_contact(app)
+    assert contact.post_survey == {"helpful": 4, "again": None} and contact.post_survey_private == {"comment": "You listened"}
+    assert console_errors(browser) == []
+
+
 @pytest.mark.parametrize("how", ["button", "escape"])
 def test_quick_exit_ends_the_chat_forgets_it_and_back_does_not_return(app, client, live_url, browser, admin,
                                                                         general, how):

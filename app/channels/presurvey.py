@@ -45,15 +45,15 @@ NUMBER_WORDS.update({f"twenty-{w}": 20 + n for w, n in list(NUMBER_WORDS.items()
 _NOT_ANSWERED = object()
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Lower-case, accents off, punctuation to spaces: "I'm 14!" -> "im 14"."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().replace("'", "")
     return " ".join(re.sub(r"[^a-z0-9\- ]+", " ", text).split())
 
 
-def _match_strength(folded: str, words) -> int:
+def match_strength(folded: str, words) -> int:
     """3: the whole answer is one of the words; 2: it contains one of the phrases; 1: one of the words; 0: none."""
-    folded_words = {_fold(w) for w in words}
+    folded_words = {fold(w) for w in words}
     if folded in folded_words:
         return 3
     padded = f" {folded} "
@@ -80,9 +80,9 @@ def localised(texts, language: str | None, default_language: str) -> str:
 
 def parse_answer(question: dict, text: str):
     """The recorded value, or _NOT_ANSWERED when the answer is not understood."""
-    folded = _fold(text)
+    folded = fold(text)
     extra = question.get("answers") or {}
-    if _match_strength(folded, SKIP_WORDS | set(extra.get("skip", []))):
+    if match_strength(folded, SKIP_WORDS | set(extra.get("skip", []))):
         return "unknown" if question["key"] == "gender" else None
     key = question["key"]
     if key == "age":
@@ -97,7 +97,7 @@ def parse_answer(question: dict, text: str):
     best, best_strength = _NOT_ANSWERED, 0
     for value, words in BUILTIN_ANSWERS[key].items():
         configured = extra.get(str(value).lower() if isinstance(value, bool) else value, [])
-        strength = _match_strength(folded, set(words) | set(configured))
+        strength = match_strength(folded, set(words) | set(configured))
         if strength > best_strength:
             best, best_strength = value, strength
     return best

@@ -109,6 +109,29 @@ class WebchatEndSchema(ma.Schema):
     status = fields.String()
 
 
+class WebchatPostSurveyQuestionSchema(ma.Schema):
+    id = fields.String()
+    type = fields.String(metadata={"enum": ["scale", "yes_no", "free"]})
+    prompt = fields.String()
+
+
+class WebchatPostSurveySchema(ma.Schema):
+    questions = fields.List(fields.Nested(WebchatPostSurveyQuestionSchema))
+
+
+class WebchatPostSurveyAnswersSchema(ma.Schema):
+    answers = fields.Dict(
+        keys=fields.String(validate=validate.Length(1, 32)), values=fields.Raw(allow_none=True), required=True,
+        validate=validate.Length(max=10),
+        metadata={"description": "By question id: scale 1-5, yes_no true/false, free a text (at most 2000); "
+                                 "null or left out: skipped."})
+
+
+class WebchatPostSurveyDoneSchema(ma.Schema):
+    status = fields.String(metadata={"enum": ["answered"]})
+    message = fields.String(metadata={"description": "The helpline's thanks, in the chat's language."})
+
+
 class WebchatConfigArgsSchema(ma.Schema):
     language = LanguageTag(load_default=None)
 

@@ -10,26 +10,29 @@ copies arrive at once. Two first messages racing from one new address meet the
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from app.channels import presurvey
+from app.channels import postsurvey, presurvey
 from app.channels.outbound import CONVERSATIONS_AUTHOR
 from app.contacts.events import ContactQueued, RepliesQueued
 from app.helplines import risk
 from app.core.addresses import Address, lookup_hash, parse_conversations_author, parse_messaging_address
 from app.channels.hours import closed_reason
-from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
+from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
+from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
 from app.core.db import dialect_name, execute, insert_ignoring_conflict
+from app.core.errors import Conflict, ValidationFailed
 from app.core.events import commit, emit
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
-from app.helplines.service import HelplineConfig
+from app.helplines.service import HelplineConfig, settings_for
 from app.profiles.service import active_flags, ensure_profile
 from app.routing.service import choose_queue, queue_position
 
@@ -214,6 +217,9 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
     live = None if known_absent else execute(_LIVE_CONTACT, {"helpline_id": helpline.id, "thread_key": thread_key}).first()
     result = Received()
     if live is None:
+        surveyed = _surveyed_contact(helpline.id, thread_key)
+        if surveyed is not None:
+            return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
         _open(helpline, inbound, result, thread_key)
     else:
         result.contact_id, result.status = live.id, live.status
@@ -335,6 +341,153 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
         result.reply_ids.append(execute(_INSERT_MESSAGE, values).scalar())
     if reply_mode == REPLY_REST:
         emit(RepliesQueued(tuple(result.reply_ids)))
+
+
+# --- the post-contact survey (app/channels/postsurvey.py) ---------------------------
+
+# Where the survey is asked: message channels one question at a time, web chat as the widget's form.
+POST_SURVEY_CHANNELS = ("sms", "whatsapp", "messenger", "chat", "web")
+
+
+def start_post_survey(contact_id: str) -> bool:
+    """After a counsellor ended the conversation: ask the helpline's survey, if it has one (commits).
+
+    Best-effort, like any event reaction: a survey lost to a crash between the end and this is not
+    asked again (a courtesy to the child, not a record). Returns whether it started."""
+    contact = db.session.scalar(sa.select(Contact).where(Contact.id == contact_id).with_for_update())
+    settings = settings_for(contact.helpline_id) if contact else None
+    if (contact is None or not postsurvey.survey_settings(settings)["enabled"]
+            or contact.channel not in POST_SURVEY_CHANNELS or contact.post_survey_state is not None
+            or contact.post_survey_until is not None or contact.post_survey_at is not None
+            or _thread_has_live_contact(contact)):
+        db.session.rollback()
+        return False
+    now = utcnow()
+    contact.post_survey_until = now + timedelta(minutes=postsurvey.survey_settings(settings)["timeout_min"])
+    if contact.channel != "web":
+        contact.post_survey_state, prompt = postsurvey.start(settings, contact.language)
+        queue_system_message(contact, prompt)  # sent after the commit (RepliesQueued)
+    commit()
+    return True
+
+
+def _thread_has_live_contact(contact: Contact) -> bool:
+    """The child already wrote again and opened a new contact: that one is theirs now, no survey."""
+    return db.session.scalar(sa.select(sa.exists().where(
+        Contact.helpline_id == contact.helpline_id, Contact.thread_key == contact.thread_key,
+        Contact.ended_at.is_(None)))) or False
+
+
+def _surveyed_contact(helpline_id: str, thread_key: str) -> Contact | None:
+    """The thread's contact whose survey is asking questions now (locked), if any. A web chat's survey
+    is the widget's form (no state): a message typed there is not an answer."""
+    contact = db.session.scalar(
+        sa.select(Contact).where(
+            Contact.helpline_id == helpline_id, Contact.thread_key == thread_key, Contact.post_survey_until > utcnow(),
+        ).order_by(Contact.ended_at.desc()).limit(1).with_for_update()
+    )
+    return contact if contact is not None and contact.post_survey_state else None
+
+
+def _answer_post_survey(helpline: HelplineConfig, contact: Contact, inbound: Inbound, reply_mode: str) -> Received:
+    """A message on a thread whose survey runs: it answers the current question."""
+    result = Received(contact_id=contact.id, status=contact.status)
+    result.message_id = _store_inbound(helpline.id, contact.id, inbound)
+    if result.message_id is None:
+        return Received(contact_id=contact.id, status=contact.status, duplicate=True)
+    settings = helpline.settings
+    state, answer, reply, finished = postsurvey.advance(settings, contact.post_survey_state, inbound.body,
+                                                        contact.language)
+    now = utcnow()
+    if answer is not None:
+        _record_post_survey_answer(contact, settings, *answer)
+    contact.post_survey_state = state
+    if finished:
+        _finish_post_survey(contact, now)
+    else:
+        contact.post_survey_until = now + timedelta(minutes=postsurvey.survey_settings(settings)["timeout_min"])
+    result.replies.append(reply)
+    _store_replies(helpline.id, result, reply_mode)
+    return result
+
+
+def _record_post_survey_answer(contact: Contact, settings: dict, question_id: str, value) -> None:
+    """Closed answers in plain (statistics may count them), free text encrypted."""
+    questions = postsurvey.survey_settings(settings)["questions"]
+    question = next((q for q in questions if q["id"] == question_id), None)
+    if question is None:
+        return
+    if question["type"] == "free":
+        contact.post_survey_private = {**(contact.post_survey_private or {}), question_id: value}
+        return
+    contact.post_survey = {**(contact.post_survey or {}), question_id: value}
+    if question_id == postsurvey.first_scale_id(questions):
+        contact.satisfaction = value
+
+
+def _finish_post_survey(contact: Contact, now) -> None:
+    """Done (answered, or timed out): the next message on the thread opens a new contact as usual."""
+    contact.post_survey_state, contact.post_survey_until = None, None
+    answered = [v for v in (*(contact.post_survey or {}).values(), *(contact.post_survey_private or {}).values())
+                if v is not None]
+    if answered:
+        contact.post_survey_at = now
+
+
+def close_timed_out_post_surveys() -> int:
+    """Surveys whose child stopped answering (a job): closed, keeping what was answered."""
+    now = utcnow()
+    closed = 0
+    for contact in db.session.scalars(
+        sa.select(Contact).where(Contact.post_survey_until.is_not(None), Contact.post_survey_until <= now)
+        .limit(500).with_for_update(skip_locked=True)
+    ).all():
+        _finish_post_survey(contact, now)
+        closed += 1
+    commit()
+    return closed
+
+
+def web_post_survey(contact_id: str) -> list[dict]:
+    """The questions the web chat widget shows after the counsellor ended the chat (409 when none is open)."""
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.post_survey_until is None or contact.post_survey_until <= utcnow():
+        raise Conflict("There is no survey to answer.", code="no_post_survey")
+    settings = settings_for(contact.helpline_id)
+    return [{"id": q["id"], "type": q["type"],
+             "prompt": presurvey.localised(q["prompt"], contact.language, settings["default_language"])}
+            for q in postsurvey.survey_settings(settings)["questions"]]
+
+
+def answer_web_post_survey(contact_id: str, answers: dict) -> str:
+    """The widget's form, all at once: each answer checked against its question's type (422 names the
+    wrong ones, nothing stored); once only. Returns the thanks text."""
+    contact = db.session.scalar(sa.select(Contact).where(Contact.id == contact_id).with_for_update())
+    if contact is None or contact.post_survey_until is None or contact.post_survey_until <= utcnow():
+        db.session.rollback()
+        raise Conflict("There is no survey to answer.", code="no_post_survey")
+    settings = settings_for(contact.helpline_id)
+    survey = postsurvey.survey_settings(settings)
+    questions = {q["id"]: q for q in survey["questions"]}
+    values, errors = {}, {}
+    for question_id, given in answers.items():
+        question = questions.get(question_id)
+        value = postsurvey.form_answer(question, given) if question else None
+        if question is None:
+            errors[question_id] = ["No such question."]
+        elif postsurvey.is_not_answered(value):
+            errors[question_id] = [{"scale": "An integer from 1 to 5, or null.", "yes_no": "true, false or null.",
+                                    "free": "A text of at most 2000 characters, or null."}[question["type"]]]
+        else:
+            values[question_id] = value
+    if errors:
+        db.session.rollback()
+        raise ValidationFailed(details={"answers": errors})
+    for question_id in questions:
+        _record_post_survey_answer(contact, settings, question_id, values.get(question_id))
+    _finish_post_survey(contact, utcnow())
+    commit()
+    return presurvey.localised(survey["thanks"], contact.language, settings["default_language"])
 
 
 # --- Twilio Messaging (SMS, WhatsApp) and Conversations ---------------------------

@@ -13,7 +13,9 @@ from twilio.twiml.messaging_response import MessagingResponse
 from app.channels import spool, webchat
 from app.channels.schemas import (
     TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatConfigArgsSchema, WebchatConfigSchema,
-    WebchatEndSchema, WebchatMessageCreateSchema, WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema, WebchatSessionCreateSchema, WebchatSessionSchema,
+    WebchatEndSchema, WebchatMessageCreateSchema, WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema,
+    WebchatPostSurveyAnswersSchema, WebchatPostSurveyDoneSchema, WebchatPostSurveySchema, WebchatSessionCreateSchema,
+    WebchatSessionSchema,
 )
 from app.core.errors import DomainError, Forbidden, NotFound, error_response
 from app.extensions import db, limiter
@@ -291,3 +293,26 @@ def end_session(session_id):
     """End the chat: a contact still waiting is abandoned; a conversation goes to wrap-up."""
     session = webchat.authenticate(session_id, _bearer())
     return webchat.end_session(session)
+
+
+@webchat_blp.route("/sessions/<session_id>/post-survey", methods=["GET"])
+@webchat_blp.response(200, WebchatPostSurveySchema)
+@webchat_blp.alt_response(409, description="`no_post_survey`: none is open (not enabled, the visitor left, "
+                                           "already answered or timed out).")
+@webchat_blp.doc(security=[])
+def post_survey_questions(session_id):
+    """After the counsellor ended the chat: the helpline's post-contact survey, for the widget's form."""
+    session = webchat.authenticate(session_id, _bearer())
+    return webchat.post_survey_questions(session)
+
+
+@webchat_blp.route("/sessions/<session_id>/post-survey", methods=["POST"])
+@limiter.limit(_message_limit)
+@webchat_blp.arguments(WebchatPostSurveyAnswersSchema)
+@webchat_blp.response(200, WebchatPostSurveyDoneSchema)
+@webchat_blp.alt_response(409, description="`no_post_survey`: none is open, or it was already answered.")
+@webchat_blp.doc(security=[])
+def answer_post_survey(args, session_id):
+    """The survey's answers, all at once; every question is skippable. Once only."""
+    session = webchat.authenticate(session_id, _bearer())
+    return webchat.answer_post_survey(session, args["answers"])

@@ -11,7 +11,9 @@ from flask import current_app
 from app.channels import presurvey
 from app.channels.hours import closed_reason
 from app.channels.models import WebchatSession
-from app.channels.service import REPLY_STORE, Inbound, open_contact, receive_message
+from app.channels.service import (
+    REPLY_STORE, Inbound, answer_web_post_survey, open_contact, receive_message, web_post_survey,
+)
 from app.contacts.models import Contact, Message
 from app.core.errors import Conflict, NotFound, Unauthorized
 from app.core.events import commit
@@ -125,6 +127,14 @@ def end_session(session: WebchatSession) -> dict:
         session.ended_at = utcnow()
         end_by_sender(session.contact_id, notify=True)
     return {"status": "ended"}
+
+
+def post_survey_questions(session: WebchatSession) -> dict:
+    return {"questions": web_post_survey(session.contact_id)}
+
+
+def answer_post_survey(session: WebchatSession, answers: dict) -> dict:
+    return {"status": "answered", "message": answer_web_post_survey(session.contact_id, answers)}
 
 
 def serialise_message(message: Message) -> dict:

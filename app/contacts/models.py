@@ -58,6 +58,13 @@ class Contact(db.Model):
                                 "language", "category_tops", "category_codes"],
             postgresql_where=sa.text("finalized_at IS NOT NULL"),
         ).ddl_if(dialect="postgresql"),
+        # The thread's contact whose post-contact survey is running (a new message answers it).
+        sa.Index("ix_contacts_post_survey_thread", "helpline_id", "thread_key",
+                 postgresql_where=sa.text("post_survey_until IS NOT NULL"),
+                 sqlite_where=sa.text("post_survey_until IS NOT NULL")),
+        sa.Index("ix_contacts_post_survey_until", "post_survey_until",
+                 postgresql_where=sa.text("post_survey_until IS NOT NULL"),
+                 sqlite_where=sa.text("post_survey_until IS NOT NULL")),
         sa.CheckConstraint(
             sa.text("status IN ('bot', 'queued', 'offered', 'active', 'wrapup', 'completed', 'abandoned', "
                     "'blocked', 'out_of_hours')"),
@@ -78,6 +85,15 @@ class Contact(db.Model):
     pre_survey: Mapped[dict | None] = mapped_column(JSONDocument)
     # The pre-survey bot's progress while status is "bot".
     bot_state: Mapped[dict | None] = mapped_column(JSONDocument)
+    # The post-contact survey (app/channels/postsurvey.py). Closed answers (scale, yes/no) by question id,
+    # plain; free-text answers encrypted; its progress and deadline while it runs; when it finished with
+    # at least one answer; the first scale answer, which statistics average.
+    post_survey: Mapped[dict | None] = mapped_column(JSONDocument)
+    post_survey_private: Mapped[dict | None] = mapped_column(EncryptedJSON)
+    post_survey_state: Mapped[dict | None] = mapped_column(JSONDocument)
+    post_survey_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    post_survey_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    satisfaction: Mapped[int | None] = mapped_column(sa.SmallInteger)
     # The child's address (phone number, chat identity), encrypted; found by its keyed hash.
     address: Mapped[str | None] = mapped_column(EncryptedText)
     address_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)

@@ -19,6 +19,9 @@ class ContactSchema(ma.Schema):
     priority = fields.String()
     language = fields.String(allow_none=True)
     pre_survey = fields.Dict(allow_none=True)
+    post_survey = fields.Dict(allow_none=True, metadata={
+        "description": "The child's answers to the post-contact survey by question id: 1-5, true/false, a text "
+                       "(stored encrypted) or null for skipped; null when no survey was answered."})
     created_at = fields.DateTime()
     queued_at = fields.DateTime(allow_none=True)
     offered_at = fields.DateTime(allow_none=True)

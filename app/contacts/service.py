@@ -66,6 +66,8 @@ def serialise_contact(contact: Contact, *, unmasked: bool = False) -> dict:
     data["form"] = contact_form(contact)
     data["case_id"] = contact.case_id
     data["address"] = contact.address if unmasked else mask(contact.address)
+    answers = {**(contact.post_survey or {}), **(contact.post_survey_private or {})}
+    data["post_survey"] = answers or None
     return data
 
 
@@ -272,6 +274,7 @@ def erase_personal_data(contacts: list[Contact], now) -> None:
     db.session.execute(sa.update(Message).where(Message.contact_id.in_(ids)).values(body=None))
     for contact in contacts:
         contact.address, contact.form_private, contact.transfers, contact.erased_at = None, None, None, now
+        contact.post_survey_private = None  # the child's own words; closed answers stay for statistics
         # Only the category keys survive: they come from the plain part of the record.
         search.reindex(contact.helpline_id, "contact", contact.id, search.contact_keys(contact.form, None))
 

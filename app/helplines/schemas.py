@@ -125,6 +125,30 @@ class PreSurveySchema(ma.Schema):
     questions = fields.List(fields.Nested(PreSurveyQuestionSchema), load_default=list, validate=validate.Length(max=10))
 
 
+class PostSurveyQuestionSchema(ma.Schema):
+    id = fields.String(required=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9_]{0,31}$", error="An id is lower-case letters, digits and _, at most 32."))
+    type = fields.String(required=True, validate=validate.OneOf(("scale", "yes_no", "free")),
+                         metadata={"description": "scale: 1 to 5; yes_no; free: any text (encrypted, never counted)."})
+    prompt = LocalisedTextField(required=True)
+
+
+def _unique_question_ids(questions) -> None:
+    ids = [q["id"] for q in questions]
+    if len(ids) != len(set(ids)):
+        raise ma.ValidationError("Question ids must be unique.")
+
+
+class PostSurveySchema(ma.Schema):
+    enabled = fields.Boolean(required=True)
+    # Empty: the built-in English questions (helpful 1-5, would return, a comment).
+    questions = fields.List(fields.Nested(PostSurveyQuestionSchema), load_default=list,
+                            validate=[validate.Length(max=10), _unique_question_ids])
+    thanks = LocalisedTextField(metadata={"description": "Sent when the last question is answered."})
+    timeout_min = fields.Integer(strict=True, validate=validate.Range(1, 24 * 60),
+                                 metadata={"description": "Minutes without an answer that close the survey (30)."})
+
+
 def validate_age_bands(bands) -> None:
     previous_high = -1
     for low, high in bands:
@@ -142,6 +166,7 @@ class SettingsSchema(ma.Schema):
     holidays = HolidaysField()
     messages = fields.Nested(MessagesSchema)
     pre_survey = fields.Nested(PreSurveySchema)
+    post_survey = fields.Nested(PostSurveySchema)
     risk_phrases = fields.List(fields.String(validate=validate.Length(1, 200)), validate=validate.Length(max=500))
     queue_timeout_min = fields.Integer(strict=True, validate=validate.Range(1, 24 * 60))
     retention_days = fields.Integer(strict=True, validate=validate.Range(30, 36500))

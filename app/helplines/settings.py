@@ -25,6 +25,8 @@ DEFAULT_SETTINGS: dict = {
         "queue_position": "You are number {position} in the queue.",
     },
     "pre_survey": {"enabled": False, "questions": []},
+    # After a counsellor ends a conversation (app/channels/postsurvey.py); empty questions: the built-in ones.
+    "post_survey": {"enabled": False, "questions": []},
     # English defaults; a helpline adds its own languages' phrases.
     "risk_phrases": [
         "kill myself", "killing myself", "suicide", "suicidal", "end my life", "want to die",

@@ -31,11 +31,12 @@ from app.auth.models import User
 from app.contacts.models import LIVE_STATUSES, Contact, ContactStatus
 from app.contacts.service import queue_system_message
 from app.core.db import commit_unique, dialect_name
-from app.core.events import commit
+from app.core.events import commit, emit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.service import settings_for
+from app.routing.events import ConversationEnded
 from app.routing.models import Assignment, Offer, Queue
 
 log = logging.getLogger(__name__)
@@ -494,7 +495,9 @@ def end(user: User, contact_id: str) -> Contact:
         db.session.rollback()
         raise Conflict("Only an active contact can be ended.", code="contact_not_active")
     _end_conversation(contact, "ended", now)
-    db.session.commit()
+    # Channels asks the post-contact survey, when the helpline has one (app/channels/handlers.py).
+    emit(ConversationEnded(contact.helpline_id, contact.id, "counsellor"))
+    commit()
     dispatch_safely(user.helpline_id)
     return contact
 
@@ -511,6 +514,7 @@ def end_by_sender(contact_id: str, *, notify: bool) -> None:
     messages = settings_for(contact.helpline_id)["messages"]
     if contact.status == ContactStatus.ACTIVE:
         _end_conversation(contact, "left", now)
+        emit(ConversationEnded(contact.helpline_id, contact.id, "child"))
         text = messages["goodbye"]
     else:
         _abandon(contact, now)

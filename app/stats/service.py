@@ -258,6 +258,9 @@ def contacts_table(helpline_id: str, start: date, end: date, by: str) -> Table:
 
 OPERATION_COUNTS = ("received", "answered", "abandoned", "blocked", "out_of_hours")
 OPERATION_TIMES = ("wait_p50_s", "wait_p90_s", "handle_p50_s", "first_response_p50_s")
+# The post-contact survey: contacts whose child answered it, and the mean of its first scale question
+# (free-text answers never reach statistics).
+OPERATION_SURVEY = ("post_survey_responses", "satisfaction_avg")
 
 
 def _median(values):
@@ -295,7 +298,8 @@ def operation_cells_sql(dims: list[str]) -> str:
         " count(*) FILTER (WHERE status = 'abandoned'), count(*) FILTER (WHERE status = 'blocked'),"
         " count(*) FILTER (WHERE status = 'out_of_hours'),"
         f" {_percentile_sql('wait', 'percentile_cont(0.5)')}, {_percentile_sql('wait', 'percentile_disc(0.9)')},"
-        f" {_percentile_sql('handle', 'percentile_cont(0.5)')}, {_percentile_sql('first_response', 'percentile_cont(0.5)')}"
+        f" {_percentile_sql('handle', 'percentile_cont(0.5)')}, {_percentile_sql('first_response', 'percentile_cont(0.5)')},"
+        " count(post_survey_at), avg(satisfaction) FILTER (WHERE post_survey_at IS NOT NULL)"
         " FROM contacts WHERE helpline_id = :helpline_id AND created_at >= :start AND created_at < :end"
         f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
     )
@@ -313,22 +317,30 @@ def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date
         for row in result:
             key = (labels[dims[0]][row[0] - 1], *row[1:len(dims)])
             values = row[len(dims):]
-            cells[key] = {**dict(zip(OPERATION_COUNTS, values[:5])), **dict(zip(OPERATION_TIMES, values[5:]))}
+            cells[key] = {**dict(zip(OPERATION_COUNTS, values[:5])), **dict(zip(OPERATION_TIMES, values[5:9])),
+                          **dict(zip(OPERATION_SURVEY, values[9:]))}
         return cells
     # SQLite: the same figures from streamed rows.
     groups: dict[tuple, dict] = defaultdict(lambda: {**dict.fromkeys(OPERATION_COUNTS, 0),
-                                                     "waits": [], "handles": [], "responses": []})
+                                                     "waits": [], "handles": [], "responses": [],
+                                                     "surveys": 0, "satisfaction": []})
     stmt = (sa.select(Contact.created_at, Contact.queue_id, Contact.channel, Contact.status, Contact.queued_at,
-                      Contact.assigned_at, Contact.first_response_at, Contact.ended_at)
+                      Contact.assigned_at, Contact.first_response_at, Contact.ended_at, Contact.post_survey_at,
+                      Contact.satisfaction)
             .where(Contact.helpline_id == helpline.id, Contact.created_at >= window_start,
                    Contact.created_at < window_end)
             .execution_options(yield_per=2000))
-    for created, queue_id, channel, status, queued, assigned, responded, ended in db.session.execute(stmt):
+    for created, queue_id, channel, status, queued, assigned, responded, ended, surveyed, satisfaction in (
+            db.session.execute(stmt)):
         values = {dims[0]: time_value(dims[0], created.astimezone(tz)), "queue": queue_id, "channel": channel}
         cell = groups[tuple(values[d] for d in dims)]
         cell["received"] += 1
         if status in ("abandoned", "blocked", "out_of_hours"):
             cell[status] += 1
+        if surveyed:
+            cell["surveys"] += 1
+            if satisfaction is not None:
+                cell["satisfaction"].append(satisfaction)
         if assigned:
             cell["answered"] += 1
             if queued:
@@ -339,12 +351,15 @@ def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date
                 cell["responses"].append((responded - assigned).total_seconds())
     return {key: {**{name: cell[name] for name in OPERATION_COUNTS},
                   "wait_p50_s": _median(cell["waits"]), "wait_p90_s": _p90(cell["waits"]),
-                  "handle_p50_s": _median(cell["handles"]), "first_response_p50_s": _median(cell["responses"])}
+                  "handle_p50_s": _median(cell["handles"]), "first_response_p50_s": _median(cell["responses"]),
+                  "post_survey_responses": cell["surveys"],
+                  "satisfaction_avg": statistics.fmean(cell["satisfaction"]) if cell["satisfaction"] else None}
             for key, cell in groups.items()}
 
 
 def operations_table(helpline_id: str, start: date, end: date, by: str) -> Table:
-    """Received, answered, abandoned, blocked, out of hours; wait p50/p90, handle time p50, first response p50.
+    """Received, answered, abandoned, blocked, out of hours; wait p50/p90, handle time p50, first response p50;
+    post-contact survey responses and mean satisfaction.
 
     Counts of contacts by time, queue and channel say nothing about a child, so no cells are suppressed.
     """
@@ -358,13 +373,16 @@ def operations_table(helpline_id: str, start: date, end: date, by: str) -> Table
     for key in sorted(cells, key=lambda k: tuple(str(v) for v in k)):
         cell = cells[key]
         rows.append({**dict(zip(dims, key)), **{name: int(cell[name]) for name in OPERATION_COUNTS},
-                     **{name: None if cell[name] is None else round(float(cell[name]), 1) for name in OPERATION_TIMES}})
+                     **{name: None if cell[name] is None else round(float(cell[name]), 1) for name in OPERATION_TIMES},
+                     "post_survey_responses": int(cell["post_survey_responses"]),
+                     "satisfaction_avg": (None if cell["satisfaction_avg"] is None
+                                          else round(float(cell["satisfaction_avg"]), 2))})
     meta = {"from": start.isoformat(), "to": end.isoformat(), "by": dims, "generated_at": utcnow().isoformat(),
             "report": "operations", "timezone": helpline.timezone}
     return Table(meta, dims, rows)
 
 
-OPERATION_COLUMNS = OPERATION_COUNTS + OPERATION_TIMES
+OPERATION_COLUMNS = OPERATION_COUNTS + OPERATION_TIMES + OPERATION_SURVEY
 
 
 def build_table(helpline_id: str, report: str, start: date, end: date, by: str) -> Table:

@@ -38,7 +38,10 @@
       abandoned: "We could not reach you. You can contact us again at any time.",
       closed: "The helpline is closed right now. If you are in danger, call your local emergency number.",
       privacy: "This chat is forgotten on this device when you close the tab.",
-      offline: "Connection lost. Trying again…", error: "The chat could not start. Please try again."
+      offline: "Connection lost. Trying again…", error: "The chat could not start. Please try again.",
+      surveyIntro: "Before you go, would you answer a few questions? Every question is optional.",
+      surveySend: "Send answers", surveySkip: "No thanks", surveyThanks: "Thank you for your answers.",
+      surveyError: "Your answers could not be sent."
     },
     fr: {
       open: "Discuter avec nous", title: "Discussion", exit: "Sortie rapide", exitHint: "Quitter cette page maintenant (Échap)",
@@ -53,7 +56,10 @@
       abandoned: "Nous n'avons pas pu te joindre. Tu peux nous recontacter à tout moment.",
       closed: "La ligne est fermée pour le moment. Si tu es en danger, appelle le numéro d'urgence local.",
       privacy: "Cette discussion est oubliée sur cet appareil quand tu fermes l'onglet.",
-      offline: "Connexion perdue. Nouvel essai…", error: "La discussion n'a pas pu commencer. Réessaie."
+      offline: "Connexion perdue. Nouvel essai…", error: "La discussion n'a pas pu commencer. Réessaie.",
+      surveyIntro: "Avant de partir, veux-tu répondre à quelques questions ? Chaque question est facultative.",
+      surveySend: "Envoyer mes réponses", surveySkip: "Non merci", surveyThanks: "Merci pour tes réponses.",
+      surveyError: "Tes réponses n'ont pas pu être envoyées."
     },
     es: {
       open: "Chatea con nosotros", title: "Chat", exit: "Salida rápida", exitHint: "Salir de esta página ahora (Esc)",
@@ -68,7 +74,10 @@
       abandoned: "No pudimos contactarte. Puedes escribirnos de nuevo cuando quieras.",
       closed: "La línea está cerrada ahora. Si estás en peligro, llama al número de emergencias local.",
       privacy: "Este chat se olvida en este dispositivo al cerrar la pestaña.",
-      offline: "Conexión perdida. Reintentando…", error: "No se pudo iniciar el chat. Inténtalo de nuevo."
+      offline: "Conexión perdida. Reintentando…", error: "No se pudo iniciar el chat. Inténtalo de nuevo.",
+      surveyIntro: "Antes de irte, ¿responderías unas preguntas? Todas son opcionales.",
+      surveySend: "Enviar respuestas", surveySkip: "No, gracias", surveyThanks: "Gracias por tus respuestas.",
+      surveyError: "No se pudieron enviar tus respuestas."
     }
   };
   var lang = (script.dataset.language || document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
@@ -115,6 +124,8 @@
     ".msg button{margin-top:4px;min-height:32px;padding:2px 10px}",
     ".compose{display:flex;gap:8px;padding:8px;border-top:1px solid #767676}",
     "textarea{flex:1;resize:none;height:44px;padding:8px;border:1px solid #767676;border-radius:6px}",
+    ".survey{display:flex;flex-direction:column;gap:10px;padding:12px;border-top:1px solid #767676;overflow:auto;max-height:60%}",
+    ".survey textarea{flex:none;width:100%;height:64px}.survey .actions{display:flex;gap:8px}",
     ".end{margin:0 8px 8px}"
   ].join("\n");
 
@@ -135,7 +146,7 @@
   var seen = {};             // seq -> true: nothing shown twice across reconnects and polling
   var pending = [];          // the visitor's messages not yet confirmed
   var connection = null;     // the stream's AbortController
-  var pollTimer = null, failures = 0, stopped = false;
+  var pollTimer = null, failures = 0, stopped = false, leftByVisitor = false;
 
   // --- elements -------------------------------------------------------------------------
   function el(tag, attrs, children) {
@@ -333,6 +344,67 @@
     if (connection) connection.abort();
     clearTimeout(pollTimer);
     forgetSession();  // the token stops working soon anyway: nothing to resume
+    if (session && status === "ended" && !leftByVisitor) offerSurvey();
+  }
+
+  // --- the post-contact survey: after a counsellor ended the chat, if the helpline asks one -----
+  function offerSurvey() {
+    api("GET", "/sessions/" + encodeURIComponent(session.id) + "/post-survey").then(function (answer) {
+      if (answer && answer.questions.length && session) renderSurvey(answer.questions);
+    }, function () { /* none (409) or the token expired: nothing to ask */ });
+  }
+
+  function surveyField(q, i) {
+    var name = "ps-" + i;  // radios get ids hc-ps-<i>-<value> (choice), the text box hc-ps-<i>
+    if (q.type === "free") {
+      return el("div", {}, [el("label", {"for": "hc-" + name, text: q.prompt}),
+        el("textarea", {id: "hc-" + name, name: name, maxlength: "2000"})]);
+    }
+    var options = q.type === "scale" ? [["1", "1"], ["2", "2"], ["3", "3"], ["4", "4"], ["5", "5"]]
+      : [["true", t("yes")], ["false", t("no")]];
+    return el("fieldset", {}, [el("legend", {text: q.prompt}), choice(name, options.concat([["", t("skip")]]))]);
+  }
+
+  function surveyAnswers(form, questions) {
+    var found = {};
+    questions.forEach(function (q, i) {
+      if (q.type === "free") {
+        var text = form.querySelector("#hc-ps-" + i).value.trim();
+        if (text) found[q.id] = text;
+        return;
+      }
+      var picked = form.querySelector("input[name=ps-" + i + "]:checked");
+      if (!picked || !picked.value) return;
+      found[q.id] = q.type === "scale" ? Number(picked.value) : picked.value === "true";
+    });
+    return found;
+  }
+
+  function renderSurvey(questions) {
+    var form = el("form", {className: "survey", "data-chat": "survey", novalidate: "", "aria-label": t("surveyIntro")});
+    form.appendChild(el("p", {text: t("surveyIntro")}));
+    questions.forEach(function (q, i) { form.appendChild(surveyField(q, i)); });
+    var submit = el("button", {type: "submit", "data-chat": "survey-send", text: t("surveySend")});
+    var skip = el("button", {type: "button", className: "secondary", "data-chat": "survey-skip", text: t("surveySkip")});
+    form.appendChild(el("div", {className: "actions"}, [submit, skip]));
+    function close(text) {
+      form.remove();
+      if (text) addLine("system", text);
+      session = null;
+    }
+    skip.addEventListener("click", function () { close(null); });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      submit.disabled = true;
+      api("POST", "/sessions/" + encodeURIComponent(session.id) + "/post-survey", {answers: surveyAnswers(form, questions)})
+        .then(function (answer) { close(answer.message || t("surveyThanks")); }, function () {
+          submit.disabled = false;
+          form.appendChild(el("p", {role: "alert", text: t("surveyError")}));
+        });
+    });
+    compose.hidden = endButton.hidden = true;  // the chat is over: room for the form
+    panel.insertBefore(form, compose);
+    (form.querySelector("input, textarea") || submit).focus();
   }
 
   function connect() {
@@ -447,6 +519,7 @@
 
   function endChat() {
     if (!session) return;
+    leftByVisitor = true;  // the survey follows only a chat the counsellor ended
     api("POST", "/sessions/" + encodeURIComponent(session.id) + "/end").then(function () { setStatus("ended"); },
       function () { setStatus("ended"); });
   }
