@@ -72,6 +72,10 @@ ALLOWED_PLAIN = {
     "exports.filename": "made from the report's name and dates",
     "exports.content": "anonymised aggregate statistics under disclosure control",
     "exports.delivery_error": "our own fixed text",
+    "review_forms.criteria": "staff configuration: criterion ids, labels, max and weight",
+    "reviews.criteria": "a copy of the review form (staff configuration)",
+    "reviews.scores": "integers by criterion id",
+    "reviews.score": "a number, 0 to 100",
 }
 
 

@@ -1,0 +1,1 @@
+"""Quality reviews: the helpline review form, supervisors scoring finalized contacts."""
