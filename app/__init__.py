@@ -151,6 +151,7 @@ def _import_models() -> None:
     import app.live.models  # noqa: F401
     import app.profiles.jobs  # noqa: F401
     import app.profiles.models  # noqa: F401
+    import app.resources.models  # noqa: F401
     import app.reviews.models  # noqa: F401
     import app.routing.jobs  # noqa: F401
     import app.routing.models  # noqa: F401
@@ -168,6 +169,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.permissions.views import blp as permissions_blp
     from app.live.views import blp as live_blp
     from app.profiles.views import blp as profiles_blp
+    from app.resources.views import blp as resources_blp
     from app.reviews.views import blp as reviews_blp
     from app.core.health import blp as health_blp
     from app.helplines.views import blp as helplines_blp
@@ -180,7 +182,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(docs_assets_blp)
     api = app.extensions["helpline_api"]
     for blueprint in (health_blp, auth_blp, users_blp, helplines_blp, permissions_blp, queues_blp, routing_blp,
-                      contacts_blp, taxonomy_blp, cases_blp, canned_responses_blp, reviews_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
+                      contacts_blp, taxonomy_blp, cases_blp, canned_responses_blp, reviews_blp, resources_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
                       webchat_blp, live_blp):
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
@@ -195,7 +197,8 @@ def _register_cli(app: Flask) -> None:
     from app.core.rotate import crypto_cli
     from app.core.scheduler import scheduler_cli
     from app.helplines.cli import demo_cli, helplines_cli
+    from app.resources.cli import resources_cli
     from app.stats.cli import stats_cli
 
-    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli, crypto_cli, stats_cli):
+    for group in (helplines_cli, users_cli, demo_cli, scheduler_cli, crypto_cli, stats_cli, resources_cli):
         app.cli.add_command(group)

@@ -15,10 +15,18 @@ class NoteSchema(ma.Schema):
 
 
 class ReferralSchema(ma.Schema):
-    organisation = fields.String(required=True, validate=validate.Length(1, 300))
+    organisation = fields.String(validate=validate.Length(1, 300), metadata={
+        "description": "Required unless resource_id is given (then the resource's name, when left out)."})
+    resource_id = fields.String(allow_none=True, validate=validate.Length(1, 36), metadata={
+        "description": "A resource of the helpline's referral directory (422 otherwise)."})
     date = fields.Date(allow_none=True)
     reason = _text(2000, allow_none=True)
     comments = _text(allow_none=True)
+
+    @ma.validates_schema(skip_on_field_errors=False)
+    def _names_someone(self, data, **kwargs):
+        if not data.get("organisation") and not data.get("resource_id"):
+            raise ma.ValidationError("Name the organisation, or give a resource_id.", "organisation")
 
 
 class PersonSchema(ma.Schema):

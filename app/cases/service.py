@@ -22,6 +22,7 @@ from app.extensions import db
 from app.permissions import engine
 from app.permissions.access import load_record, require_record_role
 from app.permissions.service import rules_for
+from app.resources.service import resource_name
 
 # Which rule a status change needs.
 STATUS_ACTIONS = {"closed": "close_case"}
@@ -150,11 +151,16 @@ def unlink_contact(user: User, case_id: str, contact_id: str) -> Case:
 
 # --- sections --------------------------------------------------------------------------
 
-def _validated_section(section_type: str, data: dict) -> dict:
+def _validated_section(section_type: str, data: dict, helpline_id: str) -> dict:
     try:
         loaded = SECTION_SCHEMAS[section_type]().load(data)
     except ma.ValidationError as error:
         raise ValidationFailed(details={"data": error.messages}) from None
+    if section_type == "referral" and loaded.get("resource_id"):
+        name = resource_name(helpline_id, loaded["resource_id"])
+        if name is None:
+            raise ValidationFailed(details={"data": {"resource_id": ["No such resource in this helpline's directory."]}})
+        loaded.setdefault("organisation", name)
     return json.loads(json.dumps(loaded, default=lambda v: v.isoformat() if isinstance(v, (date, datetime)) else str(v)))
 
 
@@ -189,7 +195,7 @@ def add_section(user: User, case_id: str, section_type: str, data: dict) -> Case
     case = get_case_for(user, case_id, "add_case_section", audit_as=None)
     now = utcnow()
     section = CaseSection(helpline_id=case.helpline_id, case_id=case.id, type=section_type,
-                          data=json.dumps(_validated_section(section_type, data)), created_by=user.id, updated_by=user.id,
+                          data=json.dumps(_validated_section(section_type, data, case.helpline_id)), created_by=user.id, updated_by=user.id,
                           created_at=now, updated_at=now)
     db.session.add(section)
     case.updated_at = now
@@ -203,7 +209,7 @@ def update_section(user: User, case_id: str, section_type: str, section_id: str,
     case = get_case_for(user, case_id, "edit_case_section", audit_as=None)
     section = _section(case, section_type, section_id)
     before = json.loads(section.data)
-    section.data = json.dumps(_validated_section(section_type, data))
+    section.data = json.dumps(_validated_section(section_type, data, case.helpline_id))
     section.updated_by, section.updated_at = user.id, utcnow()
     _reindex(case)
     after = json.loads(section.data)

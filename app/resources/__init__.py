@@ -1,0 +1,1 @@
+"""Referral resources: the helpline's directory of services a counsellor can refer a child to."""
