@@ -113,6 +113,8 @@ class BaseConfig:
     WEBCHAT_MESSAGE_RATE_LIMIT = "120 per minute"
     # Where signed webhooks wait while the database is down (replayed when it is back).
     WEBHOOK_SPOOL_DIR = str(INSTANCE_DIR / "spool")
+    # Case attachments, each file Fernet-encrypted with the data key (never plaintext on disk).
+    ATTACHMENTS_DIR = str(INSTANCE_DIR / "attachments")
 
     # Threads per process sending outbound messages after their commit (0: in the committing thread).
     OUTBOUND_SENDER_THREADS = 4
@@ -172,7 +174,7 @@ class BaseConfig:
         for name in (
             "SECRET_KEY", "DATA_ENCRYPTION_KEY", "DATA_INDEX_KEY", "DATABASE_URL",
             "PUBLIC_BASE_URL", "TWILIO_API_BASE_URL", "LOG_LEVEL", "RATELIMIT_STORAGE_URI", "OUTBOUND_ALLOWED_NETWORKS",
-            "WEBHOOK_SPOOL_DIR",
+            "WEBHOOK_SPOOL_DIR", "ATTACHMENTS_DIR",
         ):
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
@@ -248,15 +250,16 @@ def _fresh_test_keys() -> dict:
 
 
 _TEST_PROCESS_KEYS = _fresh_test_keys()
-_TEST_SPOOL_DIRS: list[str] = []
+_TEST_DIRS: dict[str, str] = {}
 
 
-def _test_spool_dir() -> str:
-    if not _TEST_SPOOL_DIRS:
+def _test_dir(purpose: str) -> str:
+    """A temporary folder per test process and purpose (spool, attachments)."""
+    if purpose not in _TEST_DIRS:
         import tempfile
 
-        _TEST_SPOOL_DIRS.append(tempfile.mkdtemp(prefix="helpline-spool-"))
-    return _TEST_SPOOL_DIRS[0]
+        _TEST_DIRS[purpose] = tempfile.mkdtemp(prefix=f"helpline-{purpose}-")
+    return _TEST_DIRS[purpose]
 
 
 class TestingConfig(BaseConfig):
@@ -290,7 +293,8 @@ class TestingConfig(BaseConfig):
         settings["EVENT_PING_S"] = 0.5
         settings["EVENT_POLL_S"] = 0.02
         # Each test process spools to a folder of its own; tests replay it themselves.
-        settings["WEBHOOK_SPOOL_DIR"] = _test_spool_dir()
+        settings["WEBHOOK_SPOOL_DIR"] = _test_dir("spool")
+        settings["ATTACHMENTS_DIR"] = _test_dir("attachments")
         settings["WEBHOOK_SPOOL_REPLAYER"] = False
         return settings
 

@@ -16,7 +16,7 @@ from tests.channel_helpers import contacts, send_sms, update_contact
 NUMERIC = (sa.Integer, sa.BigInteger, sa.SmallInteger, sa.Boolean, sa.Date, UTCDateTime, sa.DateTime)
 # Columns whose values come from a fixed list (a CHECK constraint, a schema's OneOf or the registry).
 CLOSED_VOCABULARY = {
-    "users.role", "users.availability", "contacts.channel", "contacts.status", "contacts.priority",
+    "case_attachments.content_type", "users.role", "users.availability", "contacts.channel", "contacts.status", "contacts.priority",
     "contacts.language", "contacts.call_type", "contacts.child_gender", "contacts.child_region",
     "contacts.child_language", "contacts.category_codes", "contacts.category_tops", "contacts.taxonomy_version",
     "helplines.taxonomy_version", "helplines.timezone", "profiles.channel", "profile_flags.flag", "cases.status",

@@ -23,7 +23,7 @@ class AuditEvent(db.Model):
     user_id: Mapped[str | None] = mapped_column(sa.String(36))
     # read | create | update | delete | finalize | flag | unflag | list | search | export ...
     action: Mapped[str] = mapped_column(sa.String(32))
-    record_type: Mapped[str] = mapped_column(sa.String(16))  # contact | case | profile | export | user | review
+    record_type: Mapped[str] = mapped_column(sa.String(16))  # contact | case | profile | export | user | review | attachment
     record_id: Mapped[str | None] = mapped_column(sa.String(36))
     # The names of the fields written, never their values.
     fields: Mapped[list | None] = mapped_column(JSONDocument)

@@ -5,7 +5,7 @@ from app.core.pagination import PageArgsSchema, PageSchema
 
 
 class AuditArgsSchema(PageArgsSchema):
-    record_type = fields.String(validate=validate.OneOf(("contact", "case", "profile", "export", "user", "review")))
+    record_type = fields.String(validate=validate.OneOf(("contact", "case", "profile", "export", "user", "review", "attachment")))
     record_id = fields.String(validate=validate.Length(1, 36))
     user_id = fields.String(validate=validate.Length(1, 36))
 

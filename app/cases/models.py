@@ -56,3 +56,28 @@ class CaseSection(db.Model):
     updated_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+ATTACHMENT_TYPES = {
+    "application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "text/plain": "txt",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+}
+
+
+class CaseAttachment(db.Model):
+    """A file on a case. Its bytes live under ATTACHMENTS_DIR, Fernet-encrypted with the data key
+    (app/cases/attachments.py); the row holds its encrypted name, the type its content showed and its size."""
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (sa.Index("ix_case_attachments_case_id", "case_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    case_id: Mapped[str] = mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"))
+    # The name it was uploaded with: typed by someone, may name the child.
+    filename: Mapped[str] = mapped_column(EncryptedText)
+    # Decided from the content, one of ATTACHMENT_TYPES.
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int] = mapped_column(sa.Integer)
+    created_by: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 from app.cases.models import CASE_STATUSES
 from app.contacts.forms import GENDERS
 from app.core.pagination import PageSchema
+from flask_smorest.fields import Upload
 
 _text = lambda n=20_000, **kw: fields.String(validate=validate.Length(max=n), **kw)  # noqa: E731
 
@@ -135,3 +136,25 @@ class TimelineEntrySchema(ma.Schema):
 
 class TimelineSchema(ma.Schema):
     items = fields.List(fields.Nested(TimelineEntrySchema))
+
+
+class AttachmentUploadSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": "At most 10 MB: PDF, PNG, JPEG, plain text or DOCX, "
+                                                          "decided by the content (not the name)."})
+
+
+class AttachmentSchema(ma.Schema):
+    id = fields.String()
+    case_id = fields.String()
+    filename = fields.String(metadata={"description": "As uploaded (path removed); downloads carry the extension "
+                                                      "of the type the content showed."})
+    content_type = fields.String(metadata={"enum": ["application/pdf", "image/png", "image/jpeg", "text/plain",
+                                                    "application/vnd.openxmlformats-officedocument."
+                                                    "wordprocessingml.document"]})
+    size = fields.Integer()
+    created_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class AttachmentListSchema(ma.Schema):
+    items = fields.List(fields.Nested(AttachmentSchema))

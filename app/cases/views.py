@@ -1,12 +1,17 @@
+import io
+
+from flask import send_file
 from flask_smorest import Blueprint
 
 from app.auth.guard import current_user
-from app.cases import service
+from app.cases import attachments, service
 from app.cases.models import SECTION_TYPES
 from app.cases.schemas import (
+    AttachmentListSchema, AttachmentSchema, AttachmentUploadSchema,
     CaseCreateSchema, CaseListArgsSchema, CasePageSchema, CasePatchSchema, CaseSchema, CaseStatusSchema,
     SectionBodySchema, SectionListSchema, SectionSchema, TimelineSchema,
 )
+from app.core.http import multipart_upload
 from app.core.pagination import PageArgsSchema
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1/cases", description="Cases and their sections")
@@ -107,3 +112,42 @@ def delete_section(case_id, section_type, section_id):
 def timeline(case_id):
     """Sections and linked contacts, newest first."""
     return {"items": service.timeline(current_user(), case_id)}
+
+
+@blp.route("/<case_id>/attachments", methods=["POST"])
+@multipart_upload(attachments.MAX_BYTES)
+@blp.arguments(AttachmentUploadSchema, location="files")
+@blp.response(201, AttachmentSchema)
+def add_attachment(args, case_id):
+    """Attach a file (multipart `file`, at most 10 MB; permission `add_attachment`). Its type is decided by its
+    content: PDF, PNG, JPEG, plain text or DOCX, else 422. Stored encrypted; never plaintext on disk."""
+    upload = args["file"]
+    return attachments.add_attachment(current_user(), case_id, upload.filename, upload.stream)
+
+
+@blp.route("/<case_id>/attachments", methods=["GET"])
+@blp.response(200, AttachmentListSchema)
+def list_attachments(case_id):
+    """The case's files, newest first (permission `view_attachment`)."""
+    return {"items": attachments.list_attachments(current_user(), case_id)}
+
+
+@blp.route("/<case_id>/attachments/<attachment_id>", methods=["GET"])
+@blp.response(200, description="The file, as `Content-Disposition: attachment` with `X-Content-Type-Options: "
+                               "nosniff` (permission `view_attachment`); every download is audited.",
+              content_type="application/octet-stream")
+def download_attachment(case_id, attachment_id):
+    attachment, content = attachments.read_attachment(current_user(), case_id, attachment_id)
+    response = send_file(io.BytesIO(content), mimetype=attachment.content_type, as_attachment=True,
+                         download_name=attachments.download_name(attachment), max_age=0, etag=False,
+                         last_modified=None, conditional=False)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/<case_id>/attachments/<attachment_id>", methods=["DELETE"])
+@blp.response(204)
+def delete_attachment(case_id, attachment_id):
+    """Remove a file and its encrypted bytes (permission `delete_attachment`)."""
+    attachments.delete_attachment(current_user(), case_id, attachment_id)

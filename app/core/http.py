@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.sessions import SessionInterface
 
 from app.core.errors import error_response
@@ -51,6 +51,29 @@ def control_character_problem():
     return None
 
 
+def multipart_upload(max_bytes: int):
+    """Mark a view as taking one multipart upload of at most `max_bytes` (plus the form's own bytes):
+    the JSON guard lets it through and the body limit is raised for it alone. Put it right under
+    the route decorator, so it runs before the form is parsed."""
+    import functools
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            request.max_content_length = max_bytes + 64 * 1024
+            return view(*args, **kwargs)
+
+        wrapper.multipart_upload = True
+        return wrapper
+
+    return decorator
+
+
+def _takes_multipart() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "multipart_upload", False)) and request.mimetype == "multipart/form-data"
+
+
 def init_json_guard(app: Flask) -> None:
     app.before_request(control_character_problem)
 
@@ -60,7 +83,7 @@ def init_json_guard(app: Flask) -> None:
         if request.method not in ("POST", "PUT", "PATCH") or not request.path.startswith(JSON_PREFIXES):
             return None
         has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding") == "chunked"
-        if has_body and not request.is_json:
+        if has_body and not request.is_json and not _takes_multipart():
             return error_response(415, "unsupported_media_type", "Send the body as application/json.")
         return None
 

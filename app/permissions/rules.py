@@ -6,6 +6,7 @@ ACTIONS = {
     "view_case": "case", "edit_case": "case", "close_case": "case", "reopen_case": "case",
     "add_case_section": "case", "edit_case_section": "case", "link_contact": "case",
     "view_profile": "profile", "flag_profile": "profile",
+    "view_attachment": "case", "add_attachment": "case", "delete_attachment": "case",
 }
 SIMPLE_CONDITIONS = ("everyone", "nobody", "is_supervisor", "is_owner", "is_case_owner", "is_case_open",
                      "is_case_contact_owner")
@@ -25,6 +26,10 @@ DEFAULT_RULES: dict[str, list[list]] = {
     "link_contact": [SUPERVISOR, ["is_case_owner", "is_case_open"]],
     "view_profile": [SUPERVISOR, ["is_owner"]],
     "flag_profile": [SUPERVISOR],
+    # Like the case's sections: who reads the case reads its files; who adds sections adds files.
+    "view_attachment": [SUPERVISOR, ["is_case_owner"], ["is_case_contact_owner"]],
+    "add_attachment": [SUPERVISOR, ["is_case_owner", "is_case_open"], ["is_case_contact_owner", "is_case_open"]],
+    "delete_attachment": [SUPERVISOR, ["is_case_owner", "is_case_open"]],
 }
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.audit import service as audit
+from app.cases.attachments import erase_case_attachments, remove_files
 from app.cases.models import Case, CaseSection
 from app.contacts import search
 from app.contacts.models import LIVE_STATUSES, Contact
@@ -113,6 +114,7 @@ def erase_profile(user, profile_id: str) -> dict:
     now = utcnow()
     erase_personal_data(contacts, now)
     case_ids = sorted({contact.case_id for contact in contacts if contact.case_id})
+    erased_files = erase_case_attachments(case_ids)
     if case_ids:
         db.session.execute(sa.delete(CaseSection).where(CaseSection.case_id.in_(case_ids)))
         db.session.execute(sa.update(Case).where(Case.id.in_(case_ids)).values(summary=None, label=None, updated_at=now))
@@ -123,4 +125,5 @@ def erase_profile(user, profile_id: str) -> dict:
     audit.record_many(user, "erase", "contact", [contact.id for contact in contacts])
     audit.record_many(user, "erase", "case", case_ids)
     db.session.commit()
+    remove_files(erased_files)  # after the commit: a rollback keeps the files its rows still name
     return {"profile_id": profile.id, "contacts_erased": len(contacts), "cases_erased": len(case_ids)}
