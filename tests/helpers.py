@@ -1,4 +1,7 @@
 """Assertions and readers shared by the tests."""
+import contextlib
+
+from app.extensions import db
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
@@ -23,3 +26,33 @@ def pages(client, actor, path, limit):
         cursor = body["next_cursor"]
         if cursor is None:
             return seen
+
+
+@contextlib.contextmanager
+def rotated_data_key(app):
+    """Inside: a new data key stands in front of the test key, and `crypto rotate` has moved every
+    stored value (and file) under it; yields the new key. After: everything is rotated back under
+    the test key, for the tests that follow."""
+    from cryptography.fernet import Fernet
+
+    from app.core.crypto import DataCipher
+    from app.core.rotate import rotate_all
+
+    def use(keys: str):
+        cipher = DataCipher()
+        cipher.configure(keys)
+        app.extensions["data_cipher"] = cipher
+
+    test_key = app.config["DATA_ENCRYPTION_KEY"]
+    new_key = Fernet.generate_key().decode()
+    with app.app_context():
+        original = app.extensions["data_cipher"]
+        use(f"{new_key},{test_key}")
+        try:
+            rotated = rotate_all()
+            yield new_key, rotated
+        finally:
+            db.session.rollback()
+            use(f"{test_key},{new_key}")
+            rotate_all()
+            app.extensions["data_cipher"] = original

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 
 from app.cases.models import CaseAttachment
 from app.extensions import db
-from tests.helpers import assert_error
+from tests.helpers import assert_error, rotated_data_key
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde" + b"\x00" * 32
@@ -173,24 +173,8 @@ def test_erasure_removes_the_files_of_the_childs_cases(app, client, counsellor, 
 
 
 def test_key_rotation_re_encrypts_the_files(app, client, counsellor, case):
-    from app.core.crypto import DataCipher
-    from app.core.rotate import rotate_all
-
     upload(client, counsellor, case["id"], PDF, "a.pdf")
     [path] = stored_files(app)
-    with app.app_context():
-        old = app.extensions["data_cipher"]
-        new_key = Fernet.generate_key().decode()
-        both = DataCipher()
-        both.configure(f"{new_key},{app.config['DATA_ENCRYPTION_KEY']}")
-        app.extensions["data_cipher"] = both
-        try:
-            rotate_all()
-            assert Fernet(new_key.encode()).decrypt(path.read_bytes()) == PDF
-        finally:
-            back = DataCipher()
-            back.configure(f"{app.config['DATA_ENCRYPTION_KEY']},{new_key}")
-            app.extensions["data_cipher"] = back
-            rotate_all()
-            app.extensions["data_cipher"] = old
+    with rotated_data_key(app) as (new_key, _):
+        assert Fernet(new_key.encode()).decrypt(path.read_bytes()) == PDF
     assert Fernet(app.config["DATA_ENCRYPTION_KEY"].encode()).decrypt(path.read_bytes()) == PDF

@@ -1,12 +1,12 @@
 """Each role against each record route; the database file holds no plaintext; key rotation."""
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from app.core.time import utcnow
 from app.extensions import db
 from tests.channel_helpers import contacts, send_sms, update_contact
 from tests.conftest import is_postgres
+from tests.helpers import rotated_data_key
 
 ROLES = ["counsellor", "supervisor", "manager", "admin"]
 
@@ -70,31 +70,16 @@ def test_the_sqlite_file_holds_no_childs_name_or_number(app, client, counsellor)
 
 def test_key_rotation_re_encrypts_everything(app, client, counsellor):
     from app.core.crypto import DataCipher
-    from app.core.rotate import rotate_all
+    from app.contacts.models import Message
 
     send_sms(client, sender="+447700900432", body="rotate me")
-    with app.app_context():
-        old = app.extensions["data_cipher"]
-        new_key = Fernet.generate_key().decode()
-        rotated = DataCipher()
-        rotated.configure(f"{new_key},{app.config['DATA_ENCRYPTION_KEY']}")
-        app.extensions["data_cipher"] = rotated
+    with rotated_data_key(app) as (new_key, rotated):
+        assert rotated >= 3  # a message body, the contact's address, the profile identifier...
+        during = app.extensions["data_cipher"]
+        only_new = DataCipher()
+        only_new.configure(new_key, index_key=None)
+        app.extensions["data_cipher"] = only_new
         try:
-            assert rotate_all() >= 3  # a message body, the contact's address, the profile identifier...
-            only_new = DataCipher()
-            only_new.configure(new_key, index_key=None)
-            app.extensions["data_cipher"] = only_new
-            from app.contacts.models import Message
-
-            bodies = [m.body for m in db.session.scalars(sa.select(Message))]
-            assert "rotate me" in bodies
+            assert "rotate me" in [m.body for m in db.session.scalars(sa.select(Message))]
         finally:
-            app.extensions["data_cipher"] = old
-            db.session.rollback()
-            # Put the values back under the original key for the tests that follow.
-            app.extensions["data_cipher"] = rotated
-            back = DataCipher()
-            back.configure(f"{app.config['DATA_ENCRYPTION_KEY']},{new_key}")
-            app.extensions["data_cipher"] = back
-            rotate_all()
-            app.extensions["data_cipher"] = old
+            app.extensions["data_cipher"] = during
