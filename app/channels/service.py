@@ -23,7 +23,7 @@ from app.contacts.events import ContactQueued, RepliesQueued
 from app.helplines import risk
 from app.core.addresses import Address, lookup_hash, parse_conversations_author, parse_messaging_address
 from app.channels.hours import closed_reason
-from app.contacts.models import LIVE_STATUSES, PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
+from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
 from app.core.db import dialect_name, execute, insert_ignoring_conflict
@@ -356,14 +356,14 @@ def start_post_survey(contact_id: str) -> bool:
     asked again (a courtesy to the child, not a record). Returns whether it started."""
     contact = db.session.scalar(sa.select(Contact).where(Contact.id == contact_id).with_for_update())
     settings = settings_for(contact.helpline_id) if contact else None
-    if (contact is None or not postsurvey.survey_settings(settings)["enabled"]
+    survey = postsurvey.survey_settings(settings) if contact else None
+    if (contact is None or not survey["enabled"]
             or contact.channel not in POST_SURVEY_CHANNELS or contact.post_survey_state is not None
             or contact.post_survey_until is not None or contact.post_survey_at is not None
             or _thread_has_live_contact(contact)):
         db.session.rollback()
         return False
-    now = utcnow()
-    contact.post_survey_until = now + timedelta(minutes=postsurvey.survey_settings(settings)["timeout_min"])
+    contact.post_survey_until = utcnow() + timedelta(minutes=survey["timeout_min"])
     if contact.channel != "web":
         contact.post_survey_state, prompt = postsurvey.start(settings, contact.language)
         queue_system_message(contact, prompt)  # sent after the commit (RepliesQueued)
