@@ -221,3 +221,24 @@ def test_web_chat_survey_is_a_form_answered_once(app, client, helpline, counsell
 def test_wrong_survey_settings_are_422(client, admin, survey):
     response = client.patch("/api/v1/helpline", json={"settings": {"post_survey": survey}}, headers=admin.headers)
     assert "post_survey" in assert_error(response, 422)["details"]["settings"]
+
+
+@responses.activate
+def test_conversations_chat_survey_goes_by_rest_question_after_question(app, client, helpline, counsellor):
+    from tests.channel_helpers import post_signed
+    from tests.test_conversations import CONVERSATION_MESSAGES, PATH, event
+
+    responses.post(CONVERSATION_MESSAGES, json={"sid": "IM" + "a" * 32}, status=201)
+    set_settings(app, helpline, post_survey=SURVEY)
+    post_signed(client, PATH, event(body="help"))
+    [contact] = contacts(app)
+    update_contact(app, contact.id, status="active", counsellor_id=counsellor.id, assigned_at=utcnow())
+    _end(client, counsellor, contact.id)
+    post_signed(client, PATH, event(body="five"))
+    post_signed(client, PATH, event(body="nope"))
+    post_signed(client, PATH, event(body="skip"))
+    bodies = [parse_qs(call.request.body)["Body"][0] for call in responses.calls]
+    assert bodies[-4:] == ["How helpful, 1-5?", "Would you write again?", "Anything to tell us?", "Thank you!"]
+    [contact] = contacts(app)
+    assert contact.channel == "chat" and contact.post_survey == {"helpful": 5, "again": False}
+    assert contact.post_survey_private == {"comment": None} and contact.post_survey_at is not None
