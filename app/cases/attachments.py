@@ -68,20 +68,16 @@ def _is_word_document(content: bytes) -> bool:
         return False
 
 
-def _storage_root() -> Path:
-    return Path(current_app.config["ATTACHMENTS_DIR"])
+def _path(helpline_id: str, attachment_id: str) -> Path:
+    return Path(current_app.config["ATTACHMENTS_DIR"]) / helpline_id / attachment_id
 
 
-def _path(attachment: CaseAttachment) -> Path:
-    return _storage_root() / attachment.helpline_id / attachment.id
-
-
-def _write_encrypted(path: Path, content: bytes) -> None:
-    """Encrypted in memory, then written to a temporary name and renamed: no plaintext, no half file."""
+def _replace_file(path: Path, token: bytes) -> None:
+    """Written to a temporary name, fsynced and renamed: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "wb") as handle:
-        handle.write(cipher.fernet.encrypt(content))
+        handle.write(token)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
@@ -121,8 +117,8 @@ def add_attachment(user: User, case_id: str, filename: str | None, stream) -> Ca
                                 content_type=content_type, size=len(content), created_by=user.id)
     db.session.add(attachment)
     db.session.flush()
-    path = _path(attachment)
-    _write_encrypted(path, content)
+    path = _path(attachment.helpline_id, attachment.id)
+    _replace_file(path, cipher.fernet.encrypt(content))  # encrypted in memory: no plaintext on disk
     try:
         audit.record(user, "add", "attachment", attachment.id, ["file"])
         db.session.commit()
@@ -154,7 +150,7 @@ def read_attachment(user: User, case_id: str, attachment_id: str) -> tuple[CaseA
     case = get_case_for(user, case_id, "view_attachment", audit_as=None)
     attachment = _attachment(case, attachment_id)
     try:
-        content = cipher.fernet.decrypt(_path(attachment).read_bytes())
+        content = cipher.fernet.decrypt(_path(attachment.helpline_id, attachment.id).read_bytes())
     except FileNotFoundError:
         log.error("attachment file missing", extra={"attachment_id": attachment.id})
         raise NotFound("The attachment's file is missing.", code="attachment_file_missing") from None
@@ -166,7 +162,7 @@ def read_attachment(user: User, case_id: str, attachment_id: str) -> tuple[CaseA
 def delete_attachment(user: User, case_id: str, attachment_id: str) -> None:
     case = get_case_for(user, case_id, "delete_attachment", audit_as=None)
     attachment = _attachment(case, attachment_id)
-    path = _path(attachment)
+    path = _path(attachment.helpline_id, attachment.id)
     db.session.delete(attachment)
     audit.record(user, "delete", "attachment", attachment.id)
     db.session.commit()
@@ -178,8 +174,8 @@ def erase_case_attachments(case_ids: list[str]) -> list[Path]:
     its commit (`remove_files`)."""
     if not case_ids:
         return []
-    attachments = list(db.session.scalars(sa.select(CaseAttachment).where(CaseAttachment.case_id.in_(case_ids))))
-    paths = [_path(a) for a in attachments]
+    paths = [_path(helpline_id, attachment_id) for helpline_id, attachment_id in db.session.execute(
+        sa.select(CaseAttachment.helpline_id, CaseAttachment.id).where(CaseAttachment.case_id.in_(case_ids)))]
     db.session.execute(sa.delete(CaseAttachment).where(CaseAttachment.case_id.in_(case_ids)))
     return paths
 
@@ -193,13 +189,10 @@ def rotate_attachment_files() -> int:
     """`crypto rotate`: re-encrypt every attachment under the newest data key (each file replaced whole)."""
     rotated = 0
     for helpline_id, attachment_id in db.session.execute(sa.select(CaseAttachment.helpline_id, CaseAttachment.id)):
-        path = _storage_root() / helpline_id / attachment_id
+        path = _path(helpline_id, attachment_id)
         if not path.exists():
             continue
-        token = cipher.fernet.rotate(path.read_bytes())
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_bytes(token)
-        os.replace(temporary, path)
+        _replace_file(path, cipher.fernet.rotate(path.read_bytes()))
         rotated += 1
     return rotated
 

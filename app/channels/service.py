@@ -217,7 +217,8 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
     live = None if known_absent else execute(_LIVE_CONTACT, {"helpline_id": helpline.id, "thread_key": thread_key}).first()
     result = Received()
     if live is None:
-        surveyed = _surveyed_contact(helpline.id, thread_key)
+        # A new thread's first message is the common case: look for a running survey only where one can run.
+        surveyed = _surveyed_contact(helpline.id, thread_key) if helpline.settings["post_survey"]["enabled"] else None
         if surveyed is not None:
             return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
         _open(helpline, inbound, result, thread_key)
@@ -448,11 +449,17 @@ def close_timed_out_post_surveys() -> int:
     return closed
 
 
+def _open_survey(contact: Contact | None) -> Contact:
+    """The contact, if its survey is open now; 409 otherwise."""
+    if contact is None or contact.post_survey_until is None or contact.post_survey_until <= utcnow():
+        db.session.rollback()
+        raise Conflict("There is no survey to answer.", code="no_post_survey")
+    return contact
+
+
 def web_post_survey(contact_id: str) -> list[dict]:
     """The questions the web chat widget shows after the counsellor ended the chat (409 when none is open)."""
-    contact = db.session.get(Contact, contact_id)
-    if contact is None or contact.post_survey_until is None or contact.post_survey_until <= utcnow():
-        raise Conflict("There is no survey to answer.", code="no_post_survey")
+    contact = _open_survey(db.session.get(Contact, contact_id))
     settings = settings_for(contact.helpline_id)
     return [{"id": q["id"], "type": q["type"],
              "prompt": presurvey.localised(q["prompt"], contact.language, settings["default_language"])}
@@ -462,10 +469,7 @@ def web_post_survey(contact_id: str) -> list[dict]:
 def answer_web_post_survey(contact_id: str, answers: dict) -> str:
     """The widget's form, all at once: each answer checked against its question's type (422 names the
     wrong ones, nothing stored); once only. Returns the thanks text."""
-    contact = db.session.scalar(sa.select(Contact).where(Contact.id == contact_id).with_for_update())
-    if contact is None or contact.post_survey_until is None or contact.post_survey_until <= utcnow():
-        db.session.rollback()
-        raise Conflict("There is no survey to answer.", code="no_post_survey")
+    contact = _open_survey(db.session.scalar(sa.select(Contact).where(Contact.id == contact_id).with_for_update()))
     settings = settings_for(contact.helpline_id)
     survey = postsurvey.survey_settings(settings)
     questions = {q["id"]: q for q in survey["questions"]}

@@ -7,8 +7,7 @@ helpline as a whole.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -17,6 +16,7 @@ from app.auth.models import User
 from app.contacts.service import get_contact_for
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.pagination import paginate
+from app.core.time import local_day_start
 from app.extensions import db
 from app.helplines.service import get_helpline
 from app.reviews.models import Review, ReviewForm
@@ -103,9 +103,9 @@ def contact_reviews(user: User, contact_id: str) -> list[Review]:
 def _window(helpline_id: str, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
     if start and end and end < start:
         raise ValidationFailed(details={"to": ["Must not be before from."]})
-    tz = ZoneInfo(get_helpline(helpline_id).timezone)
-    return (datetime.combine(start, time.min, tz) if start else None,
-            datetime.combine(end + timedelta(days=1), time.min, tz) if end else None)
+    zone = get_helpline(helpline_id).timezone
+    return (local_day_start(start, zone) if start else None,
+            local_day_start(end + timedelta(days=1), zone) if end else None)
 
 
 def _in_window(stmt, helpline_id: str, start: date | None, end: date | None):

@@ -24,7 +24,7 @@ from app.contacts.models import CHANNELS, Contact
 from app.contacts.taxonomy import category_codes
 from app.core.db import dialect_name
 from app.core.errors import ValidationFailed
-from app.core.time import utcnow
+from app.core.time import local_day_start, utcnow
 from app.core.vocabulary import canonical_language
 from app.extensions import db
 from app.helplines.models import Helpline
@@ -60,8 +60,7 @@ def _window(helpline: Helpline, start: date, end: date) -> tuple[datetime, datet
         raise ValidationFailed(details={"to": ["Must not be before from."]})
     if (end - start).days > MAX_DAYS:
         raise ValidationFailed(details={"to": [f"At most {MAX_DAYS} days at a time."]})
-    tz = ZoneInfo(helpline.timezone)
-    return datetime.combine(start, time.min, tz), datetime.combine(end + timedelta(days=1), time.min, tz)
+    return local_day_start(start, helpline.timezone), local_day_start(end + timedelta(days=1), helpline.timezone)
 
 
 # --- contacts -------------------------------------------------------------------------------
