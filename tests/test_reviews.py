@@ -167,3 +167,9 @@ def test_summary_is_per_criterion_for_the_helpline_never_per_counsellor(app, cli
     assert_error(client.get("/api/v1/stats/operations", query_string={"from": today, "to": today,
                                                                        "by": "day,counsellor"},
                             headers=manager.headers), 422)
+
+
+def test_a_counsellors_own_contact_without_reviews_lists_none(app, client, form, counsellor):
+    contact_id = finalized_contact(app, client, counsellor)
+    response = client.get(f"/api/v1/contacts/{contact_id}/reviews", headers=counsellor.headers)
+    assert response.status_code == 200 and response.get_json() == {"items": []}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app.audit import service as audit
 from app.auth.models import User
 from app.contacts.service import get_contact_for
-from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.core.errors import Conflict, Forbidden, ValidationFailed
 from app.core.pagination import paginate
 from app.core.time import local_day_start
 from app.extensions import db
@@ -89,15 +89,11 @@ def contact_reviews(user: User, contact_id: str) -> list[Review]:
     """A contact's reviews: a supervisor who may view the contact sees all; its counsellor theirs."""
     if user.role not in REVIEW_READERS:
         raise Forbidden("Reviews are for supervisors, and for counsellors about their own work.")
-    stmt = sa.select(Review).where(Review.helpline_id == user.helpline_id, Review.contact_id == contact_id)
-    if user.role == "supervisor":
-        get_contact_for(user, contact_id, audit_as=None)
-    else:
+    contact = get_contact_for(user, contact_id, audit_as=None)  # 404 for a contact they may not view
+    stmt = sa.select(Review).where(Review.helpline_id == user.helpline_id, Review.contact_id == contact.id)
+    if user.role != "supervisor":
         stmt = stmt.where(Review.counsellor_id == user.id)
-    reviews = list(db.session.scalars(stmt.order_by(Review.id)))
-    if user.role != "supervisor" and not reviews:
-        raise NotFound("No such contact.")  # never say whether someone else's contact exists
-    return _read(user, reviews)
+    return _read(user, list(db.session.scalars(stmt.order_by(Review.id))))
 
 
 def _window(helpline_id: str, start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
