@@ -92,12 +92,14 @@ def prepare(env: dict, args) -> dict:
             "returning": returning}
 
 
-def start_server(app_spec: str, port: int, env: dict, args, log_path: Path) -> subprocess.Popen:
+def start_server(app_spec: str, port: int, env: dict, args, log_path: Path, workers: int,
+                 threads: int, worker_class: str) -> subprocess.Popen:
     """bench/ingest.py's start, with the production worker model; its own process group (stop_server)."""
+    hook = ("-c", os.environ["BENCH_GUNICORN_CONFIG"]) if os.environ.get("BENCH_GUNICORN_CONFIG") else ()
     return ingest.start_gunicorn(
-        app_spec, port, env, args.workers, log_path, start_new_session=True,
-        extra_args=("--worker-class", args.worker_class, "--threads", str(args.threads),
-                    "--worker-connections", str(args.threads + 100)))
+        app_spec, port, env, workers, log_path, start_new_session=True,
+        extra_args=(*hook, "--worker-class", worker_class, "--threads", str(threads),
+                    "--worker-connections", str(threads + 100)))
 
 
 def stop_server(server: subprocess.Popen) -> None:
@@ -318,8 +320,12 @@ def main() -> None:
     parser.add_argument("--sms-rate", type=float, default=50)
     parser.add_argument("--reply-rate", type=float, default=20)
     parser.add_argument("--ingest-duration", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=1024)
+    parser.add_argument("--workers", type=int, default=2, help="web workers (webhooks, the API)")
+    parser.add_argument("--web-threads", type=int, default=32, help="threads per web worker")
+    parser.add_argument("--web-worker-class", default="gthread")
+    parser.add_argument("--stream-workers", type=int, default=1,
+                        help="workers of the separate stream server; 0: streams on the web workers")
+    parser.add_argument("--threads", type=int, default=1024, help="threads per stream worker")
     parser.add_argument("--worker-class", default="gthread")
     parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest phase")
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
@@ -344,11 +350,18 @@ def main() -> None:
     log_path = Path(tempfile.gettempdir()) / f"events-bench-{os.getpid()}.log"
     results = Path(tempfile.mkstemp(prefix="events-", suffix=".json")[1])
     requests_file = None
-    server = clients = None
+    server = stream_server = clients = None
     try:
         setup = prepare(env, args)
-        server = start_server("wsgi:app", port, env, args, log_path)
-        rss_before = worker_rss_kb(server)
+        server = start_server("wsgi:app", port, env, args, log_path, args.workers, args.web_threads,
+                              args.web_worker_class)
+        if args.stream_workers:  # the production layout: the stream routes served by their own server
+            stream_port = ingest.free_port()
+            stream_server = start_server("wsgi:app", stream_port, env, args, log_path, args.stream_workers,
+                                         args.threads, args.worker_class)
+        else:  # streams and webhooks on the same workers
+            stream_port, stream_server = port, server
+        rss_before = worker_rss_kb(stream_server)
         streams = [(f"/api/v1/events", s["token"]) for s in setup["staff"]]
         streams += [(f"/webchat/sessions/{v['session_id']}/events", v["token"]) for v in setup["visitors"]]
         meta = [{"kind": "staff", **s} for s in setup["staff"]]
@@ -361,16 +374,16 @@ def main() -> None:
                 meta.append({"kind": "visitor",
                              "contact_id": db.session.get(WebchatSession, v["session_id"]).contact_id})
         ready, finish = multiprocessing.Event(), multiprocessing.Event()
-        clients = multiprocessing.Process(target=run_clients, args=(port, streams, ready, finish, str(results)))
+        clients = multiprocessing.Process(target=run_clients, args=(stream_port, streams, ready, finish, str(results)))
         clients.start()
         if not ready.wait(120):
             raise SystemExit("the streams did not all open")
         time.sleep(2)
-        rss_open = worker_rss_kb(server)
+        rss_open = worker_rss_kb(stream_server)
 
         profiler = None
         if args.profile and args.profile_phase == "steady":
-            profiler = start_profiler(server, args, args.duration)
+            profiler = start_profiler(stream_server, args, args.duration)
         start = time.time()
         loads = [threading.Thread(target=steady, args=(args.sms_rate, args.duration,
                                                        sms_sender(port, env["PUBLIC_BASE_URL"], setup["returning"]))),
@@ -396,10 +409,12 @@ def main() -> None:
             profiler.wait(120)
         finish.set()
         clients.join(60)
-        stop_server(server)
-        server = None
+        for running in {server, stream_server}:
+            stop_server(running)
+        server = stream_server = None
         bare_port = ingest.free_port()
-        bare = start_server("bench.bare_app:app", bare_port, env, args, log_path)
+        bare = start_server("bench.bare_app:app", bare_port, env, args, log_path, args.workers, args.web_threads,
+                              args.web_worker_class)
         try:
             baseline = ingest.run_wrk(bare_port, requests_file, ingest_args)
         finally:
@@ -416,12 +431,13 @@ def main() -> None:
               f"latency_p99_ms={pct(0.99):.1f} lost={lost} ingest_ratio={loaded['per_s'] / baseline['per_s']:.3f}")
         print(f"memory_per_stream_kb={(rss_open - rss_before) / len(streams):.0f} "
               f"ingest_msgs_per_s={loaded['per_s']:.0f} bare_req_per_s={baseline['per_s']:.0f} "
-              f"workers={args.workers} threads={args.threads}")
+              f"workers={args.workers} threads={args.web_threads} stream_workers={args.stream_workers} "
+              f"stream_threads={args.threads}")
         print(" ".join(f"{kind}_p50_ms={pct(0.5, values):.1f} {kind}_p99_ms={pct(0.99, values):.1f}"
                        for kind, values in by_kind.items()))
     finally:
-        if server is not None:
-            stop_server(server)
+        for running in {server, stream_server} - {None}:
+            stop_server(running)
         if clients is not None and clients.is_alive():
             clients.kill()
         if requests_file:

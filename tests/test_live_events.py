@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -157,6 +157,11 @@ def test_messages_reach_those_who_may_read_the_transcript(app, client, general, 
             "SELECT user_id FROM audit_events WHERE action = 'read_transcript' AND record_id = :id"),
             {"id": contact_id}).scalars().all()
     assert audited.count(supervisor.id) == 1
+    # The audit trail's API shows the stream's read like any other (helpline, record, time).
+    trail = client.get(f"/api/v1/audit?record_id={contact_id}&user_id={supervisor.id}", headers=admin.headers)
+    [read] = [e for e in trail.get_json()["items"] if e["action"] == "read_transcript"]
+    assert read["record_type"] == "contact" and abs(
+        datetime.fromisoformat(read["at"]) - utcnow()) < timedelta(minutes=1)
     for name in ("other", "admin"):
         streams[name].settle()
         assert not streams[name].events("message.created") and not streams[name].events("message.updated"), name

@@ -299,3 +299,40 @@ def test_web_visitor_leaving_an_active_chat_frees_the_counsellor(app, client, ge
     assert contacts(app)[0].status == "wrapup"
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Assignment).where(Assignment.ended_at.is_(None))) == 0
+
+
+def test_queue_positions_at_once_match_each_contacts_own_place(app, ctx, helpline, make_helpline, general):
+    """The relay's one-query places (every watching visitor at once) equal queue_position's, one by
+    one: urgent first, ties counted ahead, offered contacts placed but not counted, queues and
+    helplines kept apart, contacts with no queue in a line of their own."""
+    from app.contacts.models import Contact
+
+    other_helpline = make_helpline()
+    other_queue = routing.create_queue(helpline, "Other").id
+    start = utcnow() - timedelta(hours=1)
+    layout = [  # (helpline, queue, status, priority, minutes after start)
+        (helpline, general, "queued", "normal", 1), (helpline, general, "queued", "urgent", 5),
+        (helpline, general, "queued", "normal", 3), (helpline, general, "queued", "normal", 3),  # a tie
+        (helpline, general, "offered", "normal", 2), (helpline, general, "offered", "urgent", 9),
+        (helpline, general, "queued", "urgent", 7), (helpline, general, "active", "normal", 0),
+        (helpline, other_queue, "queued", "normal", 4), (helpline, other_queue, "queued", "normal", 8),
+        (helpline, None, "queued", "normal", 6), (helpline, None, "offered", "normal", 7),
+        (other_helpline, None, "queued", "urgent", 0), (other_helpline, None, "queued", "normal", 2),
+    ]
+    made = []
+    for n, (helpline_id, queue_id, status, priority, minutes) in enumerate(layout):
+        contact = Contact(helpline_id=helpline_id, channel="sms", status=status, queue_id=queue_id,
+                          priority=priority, thread_key=f"thread-{n}",
+                          queued_at=start + timedelta(minutes=minutes))
+        db.session.add(contact)
+        made.append(contact)
+    db.session.commit()
+
+    places = routing.queue_positions([c.id for c in made])
+
+    expected = {c.id: routing.queue_position(c.helpline_id, c.queue_id, c.priority, c.queued_at, c.id)
+                for c in made if c.status in ("queued", "offered")}
+    assert places == expected
+    assert places[made[1].id] == 1 and places[made[6].id] == 2 and places[made[0].id] == 3  # urgent first
+    assert places[made[2].id] == places[made[3].id] == 5  # a tie: each counts the other ahead
+    assert made[7].id not in places  # active: no place

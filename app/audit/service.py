@@ -4,6 +4,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.audit.models import AuditEvent
+from app.core.db import dialect_name
+from app.core.ids import new_id
 from app.core.pagination import paginate
 from app.core.time import utcnow
 from app.extensions import db
@@ -22,14 +24,33 @@ def record_many(user, action: str, record_type: str, record_ids) -> None:
                                   record_id=record_id, at=now) for record_id in record_ids)
 
 
+# PostgreSQL: every row in one statement of constant text (planned once, prepared by the driver):
+# arrays of the varying columns, unnested. A multi-row VALUES is compiled anew for every batch size,
+# and an executemany pays a protocol step per row.
+_INSERT_READS_POSTGRESQL = sa.text(
+    "INSERT INTO audit_events (id, helpline_id, user_id, action, record_type, record_id, at) "
+    "SELECT r.id, r.helpline_id, r.user_id, :action, :record_type, r.record_id, :at FROM unnest("
+    "CAST(:ids AS text[]), CAST(:helpline_ids AS text[]), CAST(:user_ids AS text[]), CAST(:record_ids AS text[])"
+    ") AS r(id, helpline_id, user_id, record_id)"
+).bindparams(sa.bindparam("at", type_=AuditEvent.__table__.c.at.type))
+
+
 def record_reads(reads, action: str, record_type: str) -> None:
-    """Many (user, record id) reads in one INSERT: a live stream delivers a transcript to many
-    viewers at once, and one ORM object per row cost more than the delivery itself."""
+    """Many (user, record id) reads at once: a live stream delivers a transcript to many viewers
+    at once, and one ORM object per row cost more than the delivery itself."""
+    reads = list(reads)
+    if not reads:
+        return
     now = utcnow()
-    rows = [{"helpline_id": user.helpline_id, "user_id": user.id, "action": action, "record_type": record_type,
-             "record_id": record_id, "at": now} for user, record_id in reads]
-    if rows:
-        db.session.execute(sa.insert(AuditEvent.__table__), rows)
+    if dialect_name() == "postgresql":
+        db.session.execute(_INSERT_READS_POSTGRESQL, {
+            "ids": [new_id() for _ in reads], "helpline_ids": [user.helpline_id for user, _ in reads],
+            "user_ids": [user.id for user, _ in reads], "record_ids": [record_id for _, record_id in reads],
+            "action": action, "record_type": record_type, "at": now})
+    else:
+        db.session.execute(sa.insert(AuditEvent.__table__), [
+            {"id": new_id(), "helpline_id": user.helpline_id, "user_id": user.id, "action": action,
+             "record_type": record_type, "record_id": record_id, "at": now} for user, record_id in reads])
 
 
 def list_events(helpline_id: str, *, record_type=None, record_id=None, user_id=None, limit: int, cursor: str | None):

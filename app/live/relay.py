@@ -197,7 +197,7 @@ class Relay:
     def _pump(self) -> int:
         if self.last_seq is None:  # no stream yet (prime): nothing to deliver to
             return 0
-        service.number_committed()
+        service.number_committed(look_again=False)
         fetched = 0
         while True:
             rows = service.rows_after(self.last_seq, FETCH_BATCH)
@@ -350,6 +350,12 @@ class Relay:
             self.pump()
             self._stopping.wait(self.next_wake_in(interval))
 
+    def _already_read(self, note) -> bool:
+        """A numbering's notification up to what this relay has fetched: the echo of its own
+        numbering (or of another's it has read since), which would cost an empty pump."""
+        return (note.channel == "helpline_events_numbered" and self.last_seq is not None
+                and note.payload.isdigit() and int(note.payload) <= self.last_seq)
+
     def _listen(self, url: str) -> None:
         import psycopg
         from sqlalchemy.engine import make_url
@@ -361,11 +367,10 @@ class Relay:
             self.pump()  # whatever committed before we listened
             while not self._stopping.is_set():
                 # Wake on a notification or every second (a safety net, and queue.status timing).
-                woke = False
-                for _ in connection.notifies(timeout=self.next_wake_in(1.0), stop_after=1):
-                    woke = True
-                if woke:
+                heard = list(connection.notifies(timeout=self.next_wake_in(1.0), stop_after=1))
+                if heard:
                     # Drain what else arrived meanwhile: one pump serves them all.
-                    for _ in connection.notifies(timeout=0.002):
-                        pass
+                    heard += connection.notifies(timeout=0.002)
+                if heard and all(self._already_read(note) for note in heard) and self.next_wake_in(1.0) > 0:
+                    continue
                 self.pump()

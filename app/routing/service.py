@@ -151,26 +151,29 @@ def choose_queue(helpline_id: str, channel: str, language: str | None) -> str | 
 
 def queue_positions(contact_ids) -> dict[str, int]:
     """Each waiting (queued or offered) contact's place in its queue, as queue_position counts it,
-    in one query: the relay refreshes every watching web chat visitor's place at once."""
+    in one query: the relay refreshes every watching web chat visitor's place at once.
+
+    One pass over the queued contacts of the watched ones' helplines, ordered as they are served
+    (urgent first, then by time queued): a contact's place is 1 + the queued contacts at or before
+    it in that order (its own row left out), so the cost grows with the queue, not queue x watchers."""
     contact_ids = list(contact_ids)
     if not contact_ids:
         return {}
-    waiting = sa.orm.aliased(Contact)
-    ahead = sa.orm.aliased(Contact)
-    count_ahead = (
-        sa.select(sa.func.count()).select_from(ahead).where(
-            ahead.helpline_id == waiting.helpline_id, ahead.status == ContactStatus.QUEUED, ahead.id != waiting.id,
-            ahead.queue_id.is_not_distinct_from(waiting.queue_id),
-            sa.case((waiting.priority == "urgent", sa.and_(ahead.priority == "urgent", ahead.queued_at <= waiting.queued_at)),
-                    else_=sa.or_(ahead.priority == "urgent", ahead.queued_at <= waiting.queued_at)),
-        ).correlate(waiting).scalar_subquery()
+    watched = sa.and_(Contact.id.in_(contact_ids), Contact.status.in_((ContactStatus.QUEUED, ContactStatus.OFFERED)),
+                      Contact.queued_at.is_not(None))
+    helplines = sa.select(Contact.helpline_id).where(watched).distinct().scalar_subquery()
+    is_queued = sa.case((Contact.status == ContactStatus.QUEUED, 1), else_=0)
+    # The window's default frame (RANGE ... CURRENT ROW) takes in ties, as queue_position's `<=` does.
+    at_or_before = sa.func.sum(is_queued).over(
+        partition_by=(Contact.helpline_id, Contact.queue_id),
+        order_by=(sa.case((Contact.priority == "urgent", 0), else_=1), Contact.queued_at.nulls_last()))
+    lines = (
+        sa.select(Contact.id.label("id"), (at_or_before - is_queued).label("ahead"), watched.label("watched"))
+        .where(sa.or_(watched, sa.and_(Contact.status == ContactStatus.QUEUED, Contact.helpline_id.in_(helplines))))
+        .subquery()
     )
-    found = db.session.execute(
-        sa.select(waiting.id, count_ahead).where(
-            waiting.id.in_(contact_ids), waiting.status.in_((ContactStatus.QUEUED, ContactStatus.OFFERED)),
-            waiting.queued_at.is_not(None))
-    ).all()
-    return {contact_id: ahead_count + 1 for contact_id, ahead_count in found}
+    found = db.session.execute(sa.select(lines.c.id, lines.c.ahead).where(lines.c.watched)).all()
+    return {contact_id: int(ahead) + 1 for contact_id, ahead in found}
 
 
 def queue_position(helpline_id: str, queue_id: str | None, priority: str, queued_at, contact_id: str) -> int:
