@@ -331,6 +331,8 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--profile-phase", choices=("steady", "ingest"), default="ingest",
                         help="with --profile: the steady load (latency) or the wrk ingest measure")
+    parser.add_argument("--profile-server", choices=("web", "streams"), default="web",
+                        help="with --profile: the web workers or the stream server")
     parser.add_argument("--returning", type=int, default=2000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()
@@ -381,9 +383,10 @@ def main() -> None:
         time.sleep(2)
         rss_open = worker_rss_kb(stream_server)
 
+        profiled = stream_server if args.profile_server == "streams" else server
         profiler = None
         if args.profile and args.profile_phase == "steady":
-            profiler = start_profiler(stream_server, args, args.duration)
+            profiler = start_profiler(profiled, args, args.duration)
         start = time.time()
         loads = [threading.Thread(target=steady, args=(args.sms_rate, args.duration,
                                                        sms_sender(port, env["PUBLIC_BASE_URL"], setup["returning"]))),
@@ -403,7 +406,7 @@ def main() -> None:
         ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration)
         requests_file = write_ingest_requests(env, setup["returning"])
         if args.profile and args.profile_phase == "ingest":
-            profiler = start_profiler(server, args, args.ingest_duration)
+            profiler = start_profiler(profiled, args, args.ingest_duration)
         loaded = ingest.run_wrk(port, requests_file, ingest_args)
         if profiler is not None:
             profiler.wait(120)

@@ -127,6 +127,43 @@ def test_the_engine_and_its_sql_filter_agree_on_every_rule_set(app, client, help
         assert checked == 3 * 2 * len(list(rule_sets()))
 
 
+def test_users_with_one_decision_key_get_one_answer_on_every_rule_set(app, client, helpline, counsellor, supervisor,
+                                                                       make_user):
+    """A live event's permission check is worked out once per decision key: the key must never
+    join two users whom the engine would answer differently."""
+    from app.cases.models import Case
+
+    other, second_supervisor = make_user(helpline), make_user(helpline, "supervisor")
+    manager, third = make_user(helpline, "manager"), make_user(helpline)
+    ids = [_contact_of(app, client, f"+44770091{n:04d}", owner, age_hours=age)
+           for n, (owner, age) in enumerate([(counsellor.id, 0), (counsellor.id, 30), (other.id, 0), (None, 1),
+                                             (supervisor.id, 0)])]
+    with app.app_context():
+        case = Case(helpline_id=helpline, status="open", counsellor_id=other.id, created_at=utcnow())
+        db.session.add(case)
+        db.session.flush()
+        # In other's case: a contact of the counsellor's, so is_case_contact_owner tells the counsellor
+        # from `third`, who owns nothing.
+        db.session.execute(sa.update(Contact).where(Contact.id.in_([ids[0], ids[2]])).values(case_id=case.id))
+        db.session.commit()
+    with app.app_context():
+        users = [db.session.get(User, actor.id) for actor in (counsellor, other, third, supervisor, second_supervisor,
+                                                                  manager)]
+        records = list(db.session.scalars(sa.select(Contact))) + list(db.session.scalars(sa.select(Case)))
+        shared = 0
+        for condition_sets in rule_sets():
+            rules = effective_rules({"view_contact": condition_sets, "view_case": condition_sets})
+            for record in records:
+                actions = ("view_contact",) if isinstance(record, Contact) else ("view_case",)
+                answers: dict[tuple, set] = {}
+                for user in users:
+                    key = engine.decision_key(user, rules, actions, record)
+                    answers.setdefault(key, set()).add(engine.allowed(user, rules, actions[0], record))
+                assert all(len(found) == 1 for found in answers.values()), (condition_sets, record.id)
+                shared += len(answers) < len(users)
+        assert shared  # the key does join users (both supervisors, at least)
+
+
 def test_profiles_flags_and_their_permissions(app, client, helpline, counsellor, supervisor):
     profile_contact = _contact_of(app, client, "+447700900111", counsellor.id)
     profile_id = contacts(app)[0].profile_id

@@ -35,6 +35,7 @@ NUMBERING_LOCK = 0x68_6C_65_76  # "hlev": one PostgreSQL advisory lock for the w
 NUMBERING_BATCH = 5000
 QUEUE_STATUS_ROLES = ("supervisor", "admin", "manager")
 _message_schema = MessageSchema()
+_TRANSCRIPT_ACTIONS = ("view_contact", "view_transcript")
 # Only what the permission engine reads of a contact: whole rows would decrypt every encrypted
 # column of every contact a batch touches, for nothing.
 _ENGINE_FIELDS_ONLY = load_only(Contact.id, Contact.helpline_id, Contact.counsellor_id, Contact.case_id,
@@ -241,6 +242,7 @@ class Renderer:
             sa.select(Contact).options(_ENGINE_FIELDS_ONLY).where(Contact.id.in_(contact_ids)))} \
             if contact_ids else {}
         self._rules: dict[str, dict] = {}
+        self._decisions: dict[tuple, bool] = {}
         self._data: dict[int, str] = {}
         self._reads: list[tuple[Viewer, str]] = []
 
@@ -258,9 +260,15 @@ class Renderer:
         if contact is None:
             return False
         rules = self._rules_for(row.helpline_id)
-        # As GET /contacts/<id>/messages: the contact must be visible and its transcript too.
-        if not (engine.allowed(viewer, rules, "view_contact", contact)
-                and engine.allowed(viewer, rules, "view_transcript", contact)):
+        # One decision per contact and kind of viewer (engine.decision_key): a message reaches every
+        # supervisor's stream, and the same answer need not be worked out for each.
+        key = (contact.id, engine.decision_key(viewer, rules, _TRANSCRIPT_ACTIONS, contact))
+        decision = self._decisions.get(key)
+        if decision is None:
+            # As GET /contacts/<id>/messages: the contact must be visible and its transcript too.
+            decision = self._decisions[key] = all(
+                engine.allowed(viewer, rules, action, contact) for action in _TRANSCRIPT_ACTIONS)
+        if not decision:
             return False
         if contact.id not in viewer.audited:
             viewer.audited.add(contact.id)

@@ -66,6 +66,23 @@ def allowed(user: User, rules: dict, action: str, record) -> bool:
     return any(all(_holds(c, user, record, now) for c in condition_set) for condition_set in rules.get(action, []))
 
 
+# What `allowed` asks of the user beyond its role, for a contact or a case: whether it owns the
+# record (counsellor_id). These two ask about the case's other records, so they need the user itself.
+_BEYOND_OWNERSHIP = ("is_case_owner", "is_case_contact_owner")
+
+
+def decision_key(user: User, rules: dict, actions: tuple[str, ...], record) -> tuple:
+    """A key such that users with equal keys get the same `allowed` answers for `actions` on this
+    contact or case, at one moment: their role and whether they own it, unless the rules look at a
+    case's owners (then only the user itself). Lets one decision serve the many streams a live
+    event reaches, e.g. every supervisor's."""
+    beyond = any(condition in _BEYOND_OWNERSHIP for action in actions
+                 for condition_set in rules.get(action, []) for condition in condition_set)
+    if beyond or not isinstance(record, (Contact, Case)):
+        return ("user", user.id)
+    return ("role", user.role, record.counsellor_id == user.id)
+
+
 # --- many records -------------------------------------------------------------------
 
 def _compiled(condition, user: User, model, now):
