@@ -14,7 +14,8 @@ PostgreSQL, while signed SMS webhooks arrive at a steady rate and counsellors re
    bare Flask endpoint under the same gunicorn; `ingest_ratio` = the first / the second.
 
 Prints: streams=<n> events=<n> latency_p50_ms=<n> latency_p99_ms=<n> lost=<n> ingest_ratio=<n>
-and a second line with memory per stream (RSS growth of the gunicorn workers / streams open).
+a second line with memory per stream (RSS growth of the gunicorn workers / streams open), and a
+third with the latency and losses during the ingest measure (the CPU saturated by webhooks).
 Needs wrk and PostgreSQL on 127.0.0.1:5432. Run: .venv/bin/python bench/events.py [--duration 30]
 """
 from __future__ import annotations
@@ -112,14 +113,6 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait()
     except ProcessLookupError:
         pass
-
-
-def start_profiler(server: subprocess.Popen, args, duration: int) -> subprocess.Popen:
-    """py-spy over the workers for `duration` s (raw, collapsed stacks: the figure in the issue note)."""
-    return subprocess.Popen(
-        [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(server.pid), "--format", "raw",
-         "--duration", str(duration), "--output", args.profile, *(["--gil"] if args.gil else [])],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def worker_rss_kb(server: subprocess.Popen) -> int:
@@ -386,7 +379,7 @@ def main() -> None:
         profiled = stream_server if args.profile_server == "streams" else server
         profiler = None
         if args.profile and args.profile_phase == "steady":
-            profiler = start_profiler(profiled, args, args.duration)
+            profiler = ingest.start_profiler(profiled, args, args.duration)
         start = time.time()
         loads = [threading.Thread(target=steady, args=(args.sms_rate, args.duration,
                                                        sms_sender(port, env["PUBLIC_BASE_URL"], setup["returning"]))),
@@ -406,8 +399,11 @@ def main() -> None:
         ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration)
         requests_file = write_ingest_requests(env, setup["returning"])
         if args.profile and args.profile_phase == "ingest":
-            profiler = start_profiler(profiled, args, args.ingest_duration)
+            profiler = ingest.start_profiler(profiled, args, args.ingest_duration)
+        ingest_start = time.time()
         loaded = ingest.run_wrk(port, requests_file, ingest_args)
+        ingest_end = time.time()
+        time.sleep(3)
         if profiler is not None:
             profiler.wait(120)
         finish.set()
@@ -425,6 +421,9 @@ def main() -> None:
 
         received = json.loads(results.read_text())
         latencies, lost, delivered, by_kind = expected_and_latency(pg_url, setup, meta, received, (start, end))
+        # The same during the ingest measure, when webhooks take all the CPU they can get.
+        busy, busy_lost, busy_delivered, _ = expected_and_latency(
+            pg_url, setup, meta, received, (ingest_start, ingest_end))
 
         def pct(p, values=latencies):
             values.sort()
@@ -436,6 +435,8 @@ def main() -> None:
               f"ingest_msgs_per_s={loaded['per_s']:.0f} bare_req_per_s={baseline['per_s']:.0f} "
               f"workers={args.workers} threads={args.web_threads} stream_workers={args.stream_workers} "
               f"stream_threads={args.threads}")
+        print(f"during_ingest: events={busy_delivered} latency_p50_ms={pct(0.50, busy):.1f} "
+              f"latency_p99_ms={pct(0.99, busy):.1f} lost={busy_lost}")
         print(" ".join(f"{kind}_p50_ms={pct(0.5, values):.1f} {kind}_p99_ms={pct(0.99, values):.1f}"
                        for kind, values in by_kind.items()))
     finally:

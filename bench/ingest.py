@@ -80,6 +80,31 @@ def stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
+def start_profiler(server: subprocess.Popen, args, duration: int) -> subprocess.Popen:
+    """py-spy over the workers for `duration` s (raw, collapsed stacks: the figure in the issue note)."""
+    return subprocess.Popen(
+        [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(server.pid), "--format", "raw",
+         "--duration", str(duration), "--output", args.profile, *(["--gil"] if args.gil else [])],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def summarise_profile(path: str, top: int = 25) -> None:
+    """Print the share of samples under each frame (inclusive), from a py-spy raw profile."""
+    from collections import Counter
+
+    inclusive, total = Counter(), 0
+    for line in open(path):
+        stack, _, count = line.rstrip().rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] += int(count)
+    print(f"profile: {total} samples in {path}")
+    for frame, count in inclusive.most_common(top):
+        print(f"  {100 * count / total:5.1f}%  {frame}")
+
+
 def run_wrk(port: int, requests_file: Path, args) -> dict:
     env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH)
     out = subprocess.run(
@@ -144,6 +169,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest run")
+    parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--pool", type=int, default=200_000, help="pre-signed requests (never resent)")
     parser.add_argument("--returning", type=int, default=2_000, help="addresses with a live contact")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
@@ -165,10 +194,14 @@ def main() -> None:
     requests_file = None
     try:
         requests_file, warm = prepare(env, args)
-        server = start_gunicorn("wsgi:app", port, env, args.workers, log_path)
+        model = ("--worker-class", args.worker_class, "--threads", str(args.threads))
+        server = start_gunicorn("wsgi:app", port, env, args.workers, log_path, model)
+        profiler = start_profiler(server, args, args.duration) if args.profile else None
         try:
             ingest = run_wrk(port, requests_file, args)
         finally:
+            if profiler is not None:
+                profiler.wait(120)
             stop(server)
         if ingest["requests"] > args.pool:
             print(f"warning: {ingest['requests']} requests sent from a pool of {args.pool}; raise --pool", file=sys.stderr)
@@ -177,7 +210,7 @@ def main() -> None:
         lost = max(0, answered_ok - stored)
 
         bare_port = free_port()
-        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path)
+        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path, model)
         try:
             baseline = run_wrk(bare_port, requests_file, args)
         finally:
@@ -187,6 +220,8 @@ def main() -> None:
             f"p99_ms={ingest['p99_us'] / 1000:.1f} bare_req_per_s={baseline['per_s']:.0f} "
             f"ratio={ingest['per_s'] / baseline['per_s']:.3f} lost={lost}"
         )
+        if args.profile:
+            summarise_profile(args.profile)
         if ingest["non2xx"]:
             print(f"note: {ingest['non2xx']} answers were not 2xx; see {log_path}", file=sys.stderr)
     finally:

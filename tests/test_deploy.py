@@ -9,12 +9,26 @@ ROOT = Path(__file__).resolve().parent.parent
 UNITS = sorted((ROOT / "deploy").glob("*.service"))
 
 
-def test_the_web_and_scheduler_units_are_shipped():
-    assert {u.name for u in UNITS} == {"helpline-web.service", "helpline-scheduler.service"}
-    web = (ROOT / "deploy" / "helpline-web.service").read_text()
-    # The whole process group is stopped (no orphan workers holding the port) and failures restart.
-    assert "KillMode=mixed" in web and "Restart=on-failure" in web and "APP_CONFIG=production" in web
+def test_the_web_streams_and_scheduler_units_are_shipped():
+    assert {u.name for u in UNITS} == {"helpline-web.service", "helpline-streams.service", "helpline-scheduler.service"}
+    for name in ("helpline-web.service", "helpline-streams.service"):
+        unit = (ROOT / "deploy" / name).read_text()
+        # The whole process group is stopped (no orphan workers holding the port) and failures restart.
+        assert "KillMode=mixed" in unit and "Restart=on-failure" in unit and "APP_CONFIG=production" in unit
     assert "PROXY_FIX_HOPS=1" in (ROOT / "deploy" / "helpline.env.example").read_text()
+
+
+def test_streams_are_routed_to_their_own_server_and_refused_by_the_web_one():
+    """A stream holds a thread for minutes: the web tier, sized for requests, must never hold one."""
+    web = (ROOT / "deploy" / "helpline-web.service").read_text()
+    streams = (ROOT / "deploy" / "helpline-streams.service").read_text()
+    assert "--env EVENT_STREAMS_PER_PROCESS=0" in web and "127.0.0.1:8000" in web
+    assert "--worker-class gthread --threads 1024" in streams and "127.0.0.1:8001" in streams
+    nginx = (ROOT / "deploy" / "nginx.conf.example").read_text()
+    assert "server 127.0.0.1:8001;" in nginx.split("upstream helpline_streams {", 1)[1].split("}", 1)[0]
+    for location in ("location = /api/v1/events {", "location ~ ^/webchat/sessions/[^/]+/events$ {"):
+        block = nginx.split(location, 1)[1].split("}", 1)[0]
+        assert "proxy_pass http://helpline_streams;" in block and "proxy_buffering off;" in block
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

@@ -332,6 +332,25 @@ def test_past_the_per_process_cap_a_stream_gets_503_with_retry_after(app, client
         app.config["EVENT_STREAMS_PER_PROCESS"] = 48
 
 
+
+def test_a_process_with_no_room_for_streams_refuses_both_kinds_and_serves_requests(app, client, supervisor):
+    """The production web tier runs with EVENT_STREAMS_PER_PROCESS=0 (deploy/helpline-web.service):
+    a stream routed there by mistake gets 503 + Retry-After instead of holding a request thread."""
+    chat = start_chat(client)
+    app.config["EVENT_STREAMS_PER_PROCESS"] = 0
+    try:
+        staff = client.get("/api/v1/events", headers=supervisor.headers)
+        visitor = client.get(f"/webchat/sessions/{chat['session_id']}/events",
+                             headers={"Authorization": f"Bearer {chat['token']}"})
+        for response in (staff, visitor):
+            assert_error(response, 503, "streams_full")
+            assert int(response.headers["Retry-After"]) > 0
+        assert client.get("/api/v1/me", headers=supervisor.headers).status_code == 200
+        assert client.get(f"/webchat/sessions/{chat['session_id']}/messages",
+                          headers={"Authorization": f"Bearer {chat['token']}"}).status_code == 200
+    finally:
+        app.config["EVENT_STREAMS_PER_PROCESS"] = 48
+
 # --- the outbox ---------------------------------------------------------------------
 
 def test_a_change_rolled_back_leaves_no_event(app, general, helpline, counsellor):
