@@ -25,6 +25,10 @@ CLOSED_VOCABULARY = {
     "audit_events.record_type", "search_keys.record_type", "export_schedules.report", "export_schedules.format",
     "exports.report", "exports.format", "exports.delivery_status", "canned_responses.scope",
     "canned_responses.language",
+    # Statistics rollups: the contacts' closed-vocabulary columns above, copied by the trigger (kind and grain: n/t/c, d/m).
+    "stats_contact_rollups.kind", "stats_contact_rollups.grain", "stats_contact_rollups.code",
+    "stats_contact_rollups.channel", "stats_contact_rollups.call_type", "stats_contact_rollups.gender",
+    "stats_contact_rollups.region", "stats_contact_rollups.language",
 }
 # Plain text on purpose, each with the reason.
 ALLOWED_PLAIN = {

@@ -12,9 +12,10 @@ from app.extensions import db
 from app.helplines.cli import fail
 from app.helplines.service import find_helpline_by_code
 from app.stats import formats
+from app.stats import rollups
 from app.stats.service import build_table
 
-stats_cli = AppGroup("stats", help="Statistics exports.")
+stats_cli = AppGroup("stats", help="Statistics exports and rollups.")
 
 
 @stats_cli.command("export")
@@ -43,3 +44,29 @@ def export(helpline_code, report, start, end, by, fmt, out):
             handle.write(content)
     else:
         sys.stdout.buffer.write(content)
+
+
+@stats_cli.command("rebuild")
+@click.option("--helpline", "helpline_code", required=True)
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Default: the first finalized contact.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Default: the last finalized contact.")
+def rebuild(helpline_code, start, end):
+    """Recount a helpline's statistics rollups from its contacts, whole local months at a time.
+
+    After a time zone change or to repair the rollups. Online: reports stay right while it runs.
+    Each month commits on its own; an interrupted run is resumed with --from the month it printed last."""
+    helpline = find_helpline_by_code(helpline_code)
+    if helpline is None:
+        raise click.ClickException(f"No helpline with code {helpline_code!r}.")
+    if db.engine.dialect.name != "postgresql":
+        raise click.ClickException("Rollups are kept on PostgreSQL only; SQLite counts from the contacts.")
+    bounds = rollups.history_bounds(helpline)
+    if bounds is None and not (start and end):
+        click.echo("No finalized contacts: nothing to rebuild.")
+        return
+    first, last = (start.date() if start else bounds[0]), (end.date() if end else bounds[1])
+    if last < first:
+        raise click.ClickException("--to must not be before --from.")
+    total = rollups.rebuild(helpline, first, last,
+                            progress=lambda month, n: click.echo(f"{month:%Y-%m}: {n} contacts"))
+    click.echo(f"Rebuilt {helpline_code} from {first:%Y-%m} to {last:%Y-%m}: {total} contacts.")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,3 +57,29 @@ class Export(db.Model):
     delivery_error: Mapped[str | None] = mapped_column(sa.String(500))
     next_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Rollups (PostgreSQL): what the contacts report counts, kept per helpline and local period by
+# the trigger of migration 0016 whenever a contact's counted fields change. See app/stats/rollups.py.
+ROLLUP_GRAINS = ("d", "m")       # a local day; a local month (its first day)
+ROLLUP_KINDS = ("n", "t", "c")   # one row per contact; per distinct top category; per distinct code
+UNKNOWN_AGE = -1                 # keys cannot be NULL: an unknown age is -1, other unknowns "unknown"
+
+
+class ContactRollup(db.Model):
+    __tablename__ = "stats_contact_rollups"
+
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    # "" for kind n; the top category for t; the code for c; "none" for a contact with no category.
+    code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    call_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    age: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    gender: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    region: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    # Finalized contacts counted; 0 once they all left (such rows are skipped, and dropped by a rebuild).
+    n: Mapped[int] = mapped_column(sa.Integer)
