@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-import sqlalchemy.orm  # noqa: F401 - sa.orm.aliased
+from sqlalchemy.exc import OperationalError
 from flask import current_app
 
 from app.auth.models import User
@@ -597,6 +597,20 @@ def assign(supervisor: User, contact_id: str, counsellor_id: str) -> Contact:
 
 
 PULL_SCAN = 200  # waiting contacts looked at per pull, most urgent first
+PULL_LOCK_WAIT_MS = 2000
+
+
+def _waiting_to_pull(helpline_id: str, queue_id: str, *, skip_locked: bool) -> list[Contact]:
+    return list(db.session.scalars(
+        _lock(
+            sa.select(Contact)
+            .where(Contact.helpline_id == helpline_id, Contact.queue_id == queue_id,
+                   Contact.status == ContactStatus.QUEUED)
+            .order_by(_urgent_first(), Contact.queued_at, Contact.id)
+            .limit(PULL_SCAN),
+            skip_locked=skip_locked,
+        ).execution_options(populate_existing=True)
+    ))
 
 
 def pull(user: User, queue_id: str) -> Contact:
@@ -608,16 +622,18 @@ def pull(user: User, queue_id: str) -> Contact:
     contact offered to someone is not waiting (`offered`), so it is never pulled from under them."""
     queue = get_queue(user.helpline_id, queue_id)
     now = utcnow()
-    waiting = list(db.session.scalars(
-        _lock(
-            sa.select(Contact)
-            .where(Contact.helpline_id == user.helpline_id, Contact.queue_id == queue.id,
-                   Contact.status == ContactStatus.QUEUED)
-            .order_by(_urgent_first(), Contact.queued_at, Contact.id)
-            .limit(PULL_SCAN),
-            skip_locked=True,
-        ).execution_options(populate_existing=True)
-    ))
+    waiting = _waiting_to_pull(user.helpline_id, queue.id, skip_locked=True)
+    if not waiting and dialect_name() == "postgresql":
+        # Every waiting contact may be locked by a dispatch or another pull deciding right now:
+        # wait for them (briefly) rather than answer "nothing waiting" while contacts wait. Holding
+        # no other lock meanwhile, this wait cannot close a deadlock.
+        db.session.execute(sa.text(f"SET LOCAL lock_timeout = '{PULL_LOCK_WAIT_MS}ms'"))
+        try:
+            waiting = _waiting_to_pull(user.helpline_id, queue.id, skip_locked=False)
+            db.session.execute(sa.text("SET LOCAL lock_timeout = DEFAULT"))
+        except OperationalError:
+            db.session.rollback()  # still locked after the wait: answered as nothing to pull
+            waiting = []
     me = db.session.scalar(_lock(sa.select(User).where(User.id == user.id)).execution_options(populate_existing=True))
     load = _loads(user.helpline_id, [me.id]).get(me.id, {"total": 0})
     chosen = next((c for c in waiting if _may_take(me, c) and _has_room(me, c.channel, load)), None)
