@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from app.audit.models import AuditEvent
+from app.core.db import dialect_name
 from app.core.errors import DomainError
 from app.core.time import utcnow
 from app.extensions import db
@@ -58,7 +59,7 @@ def rebuild(helpline_code, start, end):
     helpline = find_helpline_by_code(helpline_code)
     if helpline is None:
         raise click.ClickException(f"No helpline with code {helpline_code!r}.")
-    if db.engine.dialect.name != "postgresql":
+    if dialect_name() != "postgresql":
         raise click.ClickException("Rollups are kept on PostgreSQL only; SQLite counts from the contacts.")
     bounds = rollups.history_bounds(helpline)
     if bounds is None and not (start and end):

@@ -59,18 +59,16 @@ class Export(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# Rollups (PostgreSQL): what the contacts report counts, kept per helpline and local period by
-# the trigger of migration 0016 whenever a contact's counted fields change. See app/stats/rollups.py.
-ROLLUP_GRAINS = ("d", "m")       # a local day; a local month (its first day)
-ROLLUP_KINDS = ("n", "t", "c")   # one row per contact; per distinct top category; per distinct code
-UNKNOWN_AGE = -1                 # keys cannot be NULL: an unknown age is -1, other unknowns "unknown"
-
-
 class ContactRollup(db.Model):
+    """What the contacts report counts (PostgreSQL), kept per helpline and local period by the trigger
+    of migration 0016 whenever a contact's counted fields change. See app/stats/rollups.py.
+    Keys cannot be NULL: an unknown age is -1, other unknowns "unknown"."""
     __tablename__ = "stats_contact_rollups"
 
     helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
+    # n: one row per contact; t: per distinct top category; c: per distinct code.
     kind: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    # d: a local day; m: a local month (period is its first day).
     grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
     period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     # "" for kind n; the top category for t; the code for c; "none" for a contact with no category.

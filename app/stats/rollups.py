@@ -116,10 +116,7 @@ def count_contacts(helpline: Helpline, dims: list[str], start: date, end: date, 
         months_from, months_to = whole_months(start, end)
     result = db.session.execute(sa.text(contact_counts_sql(dims, bands)), {
         "helpline_id": helpline.id, "start": start, "end": end, "months_from": months_from, "months_to": months_to})
-    counts: dict[tuple, int] = {}
-    for row in result:
-        counts[tuple(row[:-1])] = counts.get(tuple(row[:-1]), 0) + int(row[-1])
-    return counts
+    return {tuple(row[:-1]): int(row[-1]) for row in result}  # grouped by exactly these keys
 
 
 def rebuild(helpline: Helpline, start: date, end: date, progress: Callable[[date, int], None] = lambda *_: None) -> int:
