@@ -29,6 +29,9 @@ CLOSED_VOCABULARY = {
     "stats_contact_rollups.kind", "stats_contact_rollups.grain", "stats_contact_rollups.code",
     "stats_contact_rollups.channel", "stats_contact_rollups.call_type", "stats_contact_rollups.gender",
     "stats_contact_rollups.region", "stats_contact_rollups.language",
+    # Operations rollups: channel and a fixed measure name; grain d/w/m (queue ids are ids, not text).
+    "stats_operation_rollups.channel", "stats_operation_rollups.measure", "stats_operation_percentiles.grain",
+    "stats_operation_percentiles.channel", "stats_operation_percentiles.measure", "stats_operation_dirty.channel",
 }
 # Plain text on purpose, each with the reason.
 ALLOWED_PLAIN = {

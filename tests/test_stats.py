@@ -276,6 +276,23 @@ def test_operations_percentiles_weeks_and_queues_in_the_helplines_zone(app, clie
     assert response.get_json()["rows"] == []
 
 
+def test_operations_times_are_read_from_fixed_buckets(app, client, manager, helpline):
+    """Whole seconds below 10 minutes; 10 s, 1 min and 10 min buckets above; a day or more is one bucket.
+    A figure is the lower bound of its bucket (p50: the mean of the two middle ones)."""
+    t0 = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+    def handled(seconds):
+        return (t0, "sms", {}, {"status": "completed", "queued_at": t0, "assigned_at": t0,
+                                "ended_at": t0 + timedelta(seconds=seconds)})
+    seed(app, helpline, [handled(1234.5), handled(1250.9)])
+    query = {"from": "2026-03-02", "to": "2026-03-02", "by": "day"}
+    row, = client.get("/api/v1/stats/operations", query_string=query, headers=manager.headers).get_json()["rows"]
+    assert (row["handle_p50_s"], row["wait_p50_s"], row["wait_p90_s"]) == (1240.0, 0.0, 0.0)  # 1230 and 1250
+    seed(app, helpline, [handled(s) for s in (4000.5, 90000, 200000)])
+    row, = client.get("/api/v1/stats/operations", query_string=query, headers=manager.headers).get_json()["rows"]
+    assert (row["handle_p50_s"], row["answered"]) == (3960.0, 5)  # the third of 5: 66 min lies in [66, 67) min
+
+
 def test_schedules_produce_and_deliver_signed_exports(app, client, manager, table):
     from app.stats import exports
 

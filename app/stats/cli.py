@@ -49,8 +49,8 @@ def export(helpline_code, report, start, end, by, fmt, out):
 
 @stats_cli.command("rebuild")
 @click.option("--helpline", "helpline_code", required=True)
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Default: the first finalized contact.")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Default: the last finalized contact.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="Default: the first contact.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Default: the last contact.")
 def rebuild(helpline_code, start, end):
     """Recount a helpline's statistics rollups from its contacts, whole local months at a time.
 
@@ -63,11 +63,12 @@ def rebuild(helpline_code, start, end):
         raise click.ClickException("Rollups are kept on PostgreSQL only; SQLite counts from the contacts.")
     bounds = rollups.history_bounds(helpline)
     if bounds is None and not (start and end):
-        click.echo("No finalized contacts: nothing to rebuild.")
+        click.echo("No contacts: nothing to rebuild.")
         return
     first, last = (start.date() if start else bounds[0]), (end.date() if end else bounds[1])
     if last < first:
         raise click.ClickException("--to must not be before --from.")
-    total = rollups.rebuild(helpline, first, last,
-                            progress=lambda month, n: click.echo(f"{month:%Y-%m}: {n} contacts"))
-    click.echo(f"Rebuilt {helpline_code} from {first:%Y-%m} to {last:%Y-%m}: {total} contacts.")
+    received, finalized = rollups.rebuild(
+        helpline, first, last,
+        progress=lambda month, n, done: click.echo(f"{month:%Y-%m}: {n} contacts, {done} finalized"))
+    click.echo(f"Rebuilt {helpline_code} from {first:%Y-%m} to {last:%Y-%m}: {received} contacts, {finalized} finalized.")

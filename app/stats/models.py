@@ -81,3 +81,52 @@ class ContactRollup(db.Model):
     language: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
     # Finalized contacts counted; 0 once they all left (such rows are skipped, and dropped by a rebuild).
     n: Mapped[int] = mapped_column(sa.Integer)
+
+
+class OperationRollup(db.Model):
+    """What the operations report counts (PostgreSQL), per helpline, local day, queue and channel,
+    kept by the trigger of migration 0017 whenever a contact changes what it counts. See
+    app/stats/rollups.py. `measure` is a count (received, answered, abandoned, blocked,
+    out_of_hours, surveys, satisfaction_n, satisfaction_sum; bucket 0) or a time histogram (wait,
+    handle, first_response; bucket from app/stats/time_buckets.py); `n` the count or sum."""
+    __tablename__ = "stats_operation_rollups"
+
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    # "" for contacts in no queue (a deleted queue's contacts move there too).
+    queue_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    measure: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    bucket: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class OperationPercentiles(db.Model):
+    """The operations report's percentiles per helpline, local period (grain d: day, w: ISO week,
+    m: month; period is its first day), queue and channel ("*": all), as buckets of
+    app/stats/time_buckets.py: the two middle values' and the 90th percentile's. Computed from the
+    histograms by the refresh job; a cell with a pending `OperationDirty` row is read from them."""
+    __tablename__ = "stats_operation_percentiles"
+
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    queue_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    measure: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    low: Mapped[int] = mapped_column(sa.SmallInteger)
+    high: Mapped[int] = mapped_column(sa.SmallInteger)
+    p90: Mapped[int] = mapped_column(sa.SmallInteger)
+
+
+class OperationDirty(db.Model):
+    """A day, queue and channel whose time histograms changed since the refresh job last ran."""
+    __tablename__ = "stats_operation_dirty"
+    __table_args__ = (sa.Index("ix_stats_operation_dirty_helpline_day", "helpline_id", "day"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(sa.Date)
+    queue_id: Mapped[str] = mapped_column(sa.String(36))
+    channel: Mapped[str] = mapped_column(sa.String(16))

@@ -8,8 +8,6 @@ streamed contacts. Both give the same table (the suite runs on both).
 """
 from __future__ import annotations
 
-import math
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +15,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app
 
 from app.contacts.forms import CALL_TYPES_DATA, CALL_TYPES_NON_DATA
 from app.contacts.models import CHANNELS, Contact
@@ -32,7 +29,7 @@ from app.helplines.settings import effective_settings
 from app.stats.dimensions import (
     CONTACT_DIMENSIONS, GENDER_VALUES, NO_CATEGORY, TIME_DIMENSIONS, band_label, closed_value, contact_rows, time_value,
 )
-from app.stats import rollups
+from app.stats import rollups, time_buckets
 from app.stats.disclosure import suppress
 
 MAX_DIMENSIONS = 4
@@ -155,11 +152,6 @@ def contact_counts_sql(dims: list[str], bands) -> str:
     )
 
 
-def _give_work_mem() -> None:
-    """Room for this transaction's grouping and sorting in memory (STATS_WORK_MEM_MB)."""
-    db.session.execute(sa.text(f"SET LOCAL work_mem = '{int(current_app.config['STATS_WORK_MEM_MB'])}MB'"))
-
-
 def plan_for_counting() -> None:
     """Planner settings for the counting query, for this transaction only (PostgreSQL).
 
@@ -171,7 +163,7 @@ def plan_for_counting() -> None:
     reads a third of what a scan of the wide table does, yet the planner, pricing index pages
     as random reads, would scan the table (or the narrower index plus the table).
     """
-    _give_work_mem()
+    rollups.give_work_mem()
     for setting in ("enable_sort", "enable_seqscan", "enable_bitmapscan", "jit"):
         db.session.execute(sa.text(f"SET LOCAL {setting} = off"))
 
@@ -271,99 +263,63 @@ OPERATION_TIMES = ("wait_p50_s", "wait_p90_s", "handle_p50_s", "first_response_p
 # (free-text answers never reach statistics).
 OPERATION_SURVEY = ("post_survey_responses", "satisfaction_avg")
 
-
-def _median(values):
-    """PostgreSQL's percentile_cont(0.5): the middle value, or the mean of the middle two."""
-    return statistics.median(values) if values else None
-
-
-def _p90(values):
-    """PostgreSQL's percentile_disc(0.9): the first value with at least 90% of values at or below it."""
-    if not values:
-        return None
-    values = sorted(values)
-    return values[max(math.ceil(0.9 * len(values)), 1) - 1]
-
-
-# Each time figure: (later, earlier) timestamp columns, counted where both are set.
+# Each time figure: (later, earlier) timestamps, counted where both are set.
 _INTERVALS = {"wait": ("assigned_at", "queued_at"), "handle": ("ended_at", "assigned_at"),
               "first_response": ("first_response_at", "assigned_at")}
 
 
-def _percentile_sql(name: str, function: str) -> str:
-    later, earlier = _INTERVALS[name]
-    return (f"{function} WITHIN GROUP (ORDER BY extract(epoch FROM {later} - {earlier}))"
-            f" FILTER (WHERE {later} IS NOT NULL AND {earlier} IS NOT NULL)")
+def operation_cell(counts: dict, times: dict) -> dict:
+    """One cell of the operations report before rounding: every count (0 when absent), p50 and p90 of
+    every time (None when nothing was timed). The same shape from the rollups and from the contacts."""
+    return {**{name: counts.get(name, 0) for name in rollups.OPERATION_COUNT_MEASURES},
+            **{f"{name}_{p}_s": times.get(f"{name}_{p}_s") for name in _INTERVALS for p in ("p50", "p90")}}
 
 
-def operation_cells_sql(dims: list[str]) -> str:
-    """The PostgreSQL statement for the operations report by `dims` (whitelisted names only).
-
-    Counted and ranked in the database: memory stays flat however many contacts the window holds.
-    """
-    keys = [_period_sql(dims[0]), *("queue_id" if d == "queue" else "channel" for d in dims[1:])]
-    return (
-        f"SELECT {', '.join(keys)}, count(*), count(assigned_at),"
-        " count(*) FILTER (WHERE status = 'abandoned'), count(*) FILTER (WHERE status = 'blocked'),"
-        " count(*) FILTER (WHERE status = 'out_of_hours'),"
-        f" {_percentile_sql('wait', 'percentile_cont(0.5)')}, {_percentile_sql('wait', 'percentile_disc(0.9)')},"
-        f" {_percentile_sql('handle', 'percentile_cont(0.5)')}, {_percentile_sql('first_response', 'percentile_cont(0.5)')},"
-        " count(post_survey_at), avg(satisfaction) FILTER (WHERE post_survey_at IS NOT NULL)"
-        " FROM contacts WHERE helpline_id = :helpline_id AND created_at >= :start AND created_at < :end"
-        f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
-    )
-
-
-def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date) -> dict[tuple, dict]:
+def operation_cells_from_contacts(helpline: Helpline, dims: list[str], start: date, end: date) -> dict[tuple, dict]:
+    """The operations cells counted from the contacts themselves: SQLite's way, and on PostgreSQL the
+    reference the rollups are checked against (tests). Times go into the same buckets."""
     tz = ZoneInfo(helpline.timezone)
     window_start, window_end = _window(helpline, start, end)
-    if dialect_name() == "postgresql":
-        _give_work_mem()
-        params, labels = _period_params(dims[:1], tz, start, end)
-        result = db.session.execute(sa.text(operation_cells_sql(dims)),
-                                    {**params, "helpline_id": helpline.id, "start": window_start, "end": window_end})
-        cells = {}
-        for row in result:
-            key = (labels[dims[0]][row[0] - 1], *row[1:len(dims)])
-            values = row[len(dims):]
-            cells[key] = {**dict(zip(OPERATION_COUNTS, values[:5])), **dict(zip(OPERATION_TIMES, values[5:9])),
-                          **dict(zip(OPERATION_SURVEY, values[9:]))}
-        return cells
-    # SQLite: the same figures from streamed rows.
-    groups: dict[tuple, dict] = defaultdict(lambda: {**dict.fromkeys(OPERATION_COUNTS, 0),
-                                                     "waits": [], "handles": [], "responses": [],
-                                                     "surveys": 0, "satisfaction": []})
+    counts: dict[tuple, Counter] = defaultdict(Counter)
+    histograms: dict[tuple, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     stmt = (sa.select(Contact.created_at, Contact.queue_id, Contact.channel, Contact.status, Contact.queued_at,
                       Contact.assigned_at, Contact.first_response_at, Contact.ended_at, Contact.post_survey_at,
                       Contact.satisfaction)
             .where(Contact.helpline_id == helpline.id, Contact.created_at >= window_start,
                    Contact.created_at < window_end)
             .execution_options(yield_per=2000))
-    for created, queue_id, channel, status, queued, assigned, responded, ended, surveyed, satisfaction in (
-            db.session.execute(stmt)):
-        values = {dims[0]: time_value(dims[0], created.astimezone(tz)), "queue": queue_id, "channel": channel}
-        cell = groups[tuple(values[d] for d in dims)]
+    for contact in db.session.execute(stmt):
+        values = {dims[0]: time_value(dims[0], contact.created_at.astimezone(tz)), "queue": contact.queue_id,
+                  "channel": contact.channel}
+        key = tuple(values[d] for d in dims)
+        cell = counts[key]
         cell["received"] += 1
-        if status in ("abandoned", "blocked", "out_of_hours"):
-            cell[status] += 1
-        if surveyed:
+        cell["answered"] += contact.assigned_at is not None
+        if contact.status in ("abandoned", "blocked", "out_of_hours"):
+            cell[contact.status] += 1
+        if contact.post_survey_at is not None:
             cell["surveys"] += 1
-            if satisfaction is not None:
-                cell["satisfaction"].append(satisfaction)
-        if assigned:
-            cell["answered"] += 1
-            if queued:
-                cell["waits"].append((assigned - queued).total_seconds())
-            if ended:
-                cell["handles"].append((ended - assigned).total_seconds())
-            if responded:
-                cell["responses"].append((responded - assigned).total_seconds())
-    return {key: {**{name: cell[name] for name in OPERATION_COUNTS},
-                  "wait_p50_s": _median(cell["waits"]), "wait_p90_s": _p90(cell["waits"]),
-                  "handle_p50_s": _median(cell["handles"]), "first_response_p50_s": _median(cell["responses"]),
-                  "post_survey_responses": cell["surveys"],
-                  "satisfaction_avg": statistics.fmean(cell["satisfaction"]) if cell["satisfaction"] else None}
-            for key, cell in groups.items()}
+            if contact.satisfaction is not None:
+                cell["satisfaction_n"] += 1
+                cell["satisfaction_sum"] += contact.satisfaction
+        for name, (later, earlier) in _INTERVALS.items():
+            if getattr(contact, later) is not None and getattr(contact, earlier) is not None:
+                histograms[key][name][time_buckets.bucket_of(getattr(contact, later) - getattr(contact, earlier))] += 1
+    cells = {}
+    for key, cell in counts.items():
+        times = {}
+        for name, histogram in histograms[key].items():
+            times[f"{name}_p50_s"], times[f"{name}_p90_s"] = time_buckets.percentiles(histogram)
+        cells[key] = operation_cell(cell, times)
+    return cells
+
+
+def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date) -> dict[tuple, dict]:
+    if dialect_name() == "postgresql":
+        _window(helpline, start, end)  # validates the window
+        return {key: operation_cell(figures, figures)
+                for key, figures in rollups.operation_cells(helpline, dims, start, end).items()}
+    return operation_cells_from_contacts(helpline, dims, start, end)
 
 
 def operations_table(helpline_id: str, start: date, end: date, by: str) -> Table:
@@ -383,9 +339,9 @@ def operations_table(helpline_id: str, start: date, end: date, by: str) -> Table
         cell = cells[key]
         rows.append({**dict(zip(dims, key)), **{name: int(cell[name]) for name in OPERATION_COUNTS},
                      **{name: None if cell[name] is None else round(float(cell[name]), 1) for name in OPERATION_TIMES},
-                     "post_survey_responses": int(cell["post_survey_responses"]),
-                     "satisfaction_avg": (None if cell["satisfaction_avg"] is None
-                                          else round(float(cell["satisfaction_avg"]), 2))})
+                     "post_survey_responses": int(cell["surveys"]),
+                     "satisfaction_avg": (round(cell["satisfaction_sum"] / cell["satisfaction_n"], 2)
+                                          if cell["satisfaction_n"] else None)})
     meta = {"from": start.isoformat(), "to": end.isoformat(), "by": dims, "generated_at": utcnow().isoformat(),
             "report": "operations", "timezone": helpline.timezone}
     return Table(meta, dims, rows)
