@@ -89,7 +89,12 @@ def _apply(contact_list, step):
         contact.form = {**contact.form, "categories": form["categories"]}
     elif action == "erase":
         erase_personal_data([contact], contact.created_at + timedelta(days=400))
-    elif action == "move":
+    _move_or_delete(contact_list, contact, action, when)
+
+
+def _move_or_delete(contact_list, contact, action, when):
+    """The steps both reports' histories share; commits whatever step was applied."""
+    if action == "move":
         contact.created_at = when
     elif action == "delete":
         db.session.delete(contact)
@@ -237,12 +242,7 @@ def _apply_operation(contact_list, queues, step):
         contact.last_seq += 1  # what every inbound message does: counts nothing
     elif action == "finalize":
         contact.finalized_at = contact.created_at + timedelta(hours=2)
-    elif action == "move":
-        contact.created_at = when
-    elif action == "delete":
-        db.session.delete(contact)
-        contact_list.remove(contact)
-    db.session.commit()
+    _move_or_delete(contact_list, contact, action, when)
 
 
 def _assert_same_operations(helpline, sampled):

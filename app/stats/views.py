@@ -54,7 +54,11 @@ def contacts_stats(args):
 @blp.arguments(OperationsStatsArgsSchema, location="query")
 def operations_stats(args):
     """by=day|week|month[,queue][,channel]: received, answered, abandoned, blocked, out_of_hours,
-    wait p50/p90, handle time p50 and first response p50 (seconds) of the contacts received then."""
+    wait p50/p90, handle time p50 and first response p50 (seconds) of the contacts received then.
+
+    Times are counted in fixed buckets (1 s up to 10 min, 10 s up to 30 min, 1 min up to 2 h,
+    10 min up to 24 h, then one); a figure is the first second of its bucket (p50 of an even
+    count: the mean of the two middle ones), so exact to the second below 10 minutes."""
     return _report("operations", args)
 
 
