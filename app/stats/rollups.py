@@ -45,13 +45,12 @@ from app.helplines.models import Helpline
 from app.stats.dimensions import band_label, time_value
 from app.stats import time_buckets
 
-# The label of a rollup's date column, as app/stats/dimensions.time_value writes it.
 ROLLUP_TIME_SQL = {
-    "year": "to_char({date}, 'YYYY')",
-    "quarter": "to_char({date}, 'YYYY') || '-Q' || extract(quarter FROM {date})::int",
-    "month": "to_char({date}, 'YYYY-MM')",
-    "week": "to_char({date}, 'IYYY') || '-W' || to_char({date}, 'IW')",
-    "day": "to_char({date}, 'YYYY-MM-DD')",
+    "year": "to_char(period, 'YYYY')",
+    "quarter": "to_char(period, 'YYYY') || '-Q' || extract(quarter FROM period)::int",
+    "month": "to_char(period, 'YYYY-MM')",
+    "week": "to_char(period, 'IYYY') || '-W' || to_char(period, 'IW')",
+    "day": "to_char(period, 'YYYY-MM-DD')",
 }
 _PLAIN = {"channel": "channel", "call_type": "call_type", "gender": "gender", "region": "region",
           "language": "language"}
@@ -100,7 +99,7 @@ def contact_counts_sql(dims: list[str], bands) -> str:
     columns = []
     for d in dims:
         if d in ROLLUP_TIME_SQL:
-            columns.append(ROLLUP_TIME_SQL[d].format(date="period"))
+            columns.append(ROLLUP_TIME_SQL[d])
         elif d == "subcategory":
             columns.append("code")
         elif d == "category":
@@ -145,7 +144,7 @@ OPERATED = ("helpline_id", "created_at", "queue_id", "channel", "status", "queue
 
 
 GRAINS = {"day": "d", "week": "w", "month": "m"}
-_TIME_MEASURES_SQL = "('wait', 'handle', 'first_response')"
+_TIME_MEASURES_SQL = f"({', '.join(repr(m) for m in OPERATION_TIME_MEASURES)})"
 
 
 def _period_sql(period: str, column: str) -> str:
@@ -308,9 +307,9 @@ def refresh_operation_percentiles(helpline_id: str) -> int:
 
 def refresh_all_operation_percentiles() -> int:
     """The refresh job: every helpline with changed days (PostgreSQL only)."""
-    from_dirty = db.session.scalars(sa.text("SELECT DISTINCT helpline_id FROM stats_operation_dirty")).all()
+    helpline_ids = db.session.scalars(sa.text("SELECT DISTINCT helpline_id FROM stats_operation_dirty")).all()
     db.session.commit()
-    return sum(refresh_operation_percentiles(helpline_id) for helpline_id in from_dirty)
+    return sum(refresh_operation_percentiles(helpline_id) for helpline_id in helpline_ids)
 
 
 def _rebuild_operations_sql() -> str:

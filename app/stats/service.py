@@ -268,11 +268,11 @@ _INTERVALS = {"wait": ("assigned_at", "queued_at"), "handle": ("ended_at", "assi
               "first_response": ("first_response_at", "assigned_at")}
 
 
-def operation_cell(counts: dict, times: dict) -> dict:
+def operation_cell(figures: dict) -> dict:
     """One cell of the operations report before rounding: every count (0 when absent), p50 and p90 of
     every time (None when nothing was timed). The same shape from the rollups and from the contacts."""
-    return {**{name: counts.get(name, 0) for name in rollups.OPERATION_COUNT_MEASURES},
-            **{f"{name}_{p}_s": times.get(f"{name}_{p}_s") for name in _INTERVALS for p in ("p50", "p90")}}
+    return {**{name: figures.get(name, 0) for name in rollups.OPERATION_COUNT_MEASURES},
+            **{f"{name}_{p}_s": figures.get(f"{name}_{p}_s") for name in _INTERVALS for p in ("p50", "p90")}}
 
 
 def operation_cells_from_contacts(helpline: Helpline, dims: list[str], start: date, end: date) -> dict[tuple, dict]:
@@ -303,22 +303,21 @@ def operation_cells_from_contacts(helpline: Helpline, dims: list[str], start: da
                 cell["satisfaction_n"] += 1
                 cell["satisfaction_sum"] += contact.satisfaction
         for name, (later, earlier) in _INTERVALS.items():
-            if getattr(contact, later) is not None and getattr(contact, earlier) is not None:
-                histograms[key][name][time_buckets.bucket_of(getattr(contact, later) - getattr(contact, earlier))] += 1
+            later, earlier = getattr(contact, later), getattr(contact, earlier)
+            if later is not None and earlier is not None:
+                histograms[key][name][time_buckets.bucket_of(later - earlier)] += 1
     cells = {}
-    for key, cell in counts.items():
-        times = {}
+    for key, figures in counts.items():
         for name, histogram in histograms[key].items():
-            times[f"{name}_p50_s"], times[f"{name}_p90_s"] = time_buckets.percentiles(histogram)
-        cells[key] = operation_cell(cell, times)
+            figures[f"{name}_p50_s"], figures[f"{name}_p90_s"] = time_buckets.percentiles(histogram)
+        cells[key] = operation_cell(figures)
     return cells
 
 
 def _operation_cells(helpline: Helpline, dims: list[str], start: date, end: date) -> dict[tuple, dict]:
     if dialect_name() == "postgresql":
         _window(helpline, start, end)  # validates the window
-        return {key: operation_cell(figures, figures)
-                for key, figures in rollups.operation_cells(helpline, dims, start, end).items()}
+        return {key: operation_cell(figures) for key, figures in rollups.operation_cells(helpline, dims, start, end).items()}
     return operation_cells_from_contacts(helpline, dims, start, end)
 
 

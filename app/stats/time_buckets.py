@@ -21,7 +21,6 @@ from datetime import timedelta
 
 # (first second, width in seconds, first bucket) of each range, in order.
 RANGES = ((0, 1, 0), (600, 10, 600), (1800, 60, 720), (7200, 600, 810), (86400, None, 942))
-LAST_BUCKET = 942
 
 
 def bucket_of(delta: timedelta) -> int:
