@@ -39,6 +39,20 @@ def test_first_message_opens_a_queued_contact_and_is_stored(app, client, helplin
     assert (reply.direction, reply.sender, reply.body, reply.status) == ("outbound", "system", QUEUED, "sent")
 
 
+def test_a_new_contact_numbers_its_first_message_and_replies_in_order(app, client, helpline, general_queue):
+    # A new contact's row goes in with its last seq already counted (no update per message): the
+    # numbering must be the one take_message_seq would give, and carry on from there.
+    set_settings(app, helpline, queue_position_notice=True)
+    send_sms(client, body="first")
+    send_sms(client, body="second")
+    [contact] = contacts(app)
+    stored = messages(app)
+    assert [(m.seq, m.direction, m.sender) for m in stored] == [
+        (1, "inbound", "visitor"), (2, "outbound", "system"), (3, "outbound", "system"), (4, "inbound", "visitor")]
+    assert [m.body for m in stored if m.direction == "inbound"] == ["first", "second"]
+    assert contact.last_seq == 4
+
+
 def test_later_messages_join_the_live_contact_without_replies(app, client, helpline):
     send_sms(client, body="one")
     assert twiml_messages(send_sms(client, body="two", sender="+44 7700 900123")) == []  # same number, other spelling

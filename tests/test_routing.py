@@ -82,6 +82,22 @@ def test_capacity_per_channel_and_in_total(app, client, general, counsellor, adm
     assert [c.status for c in contacts(app)].count("queued") == 1
 
 
+def test_contacts_nobody_has_room_for_do_not_hold_back_those_somebody_can_take(app, client, general, counsellor,
+                                                                               admin, monkeypatch):
+    # Dispatch looks at a batch of the longest-waiting contacts; SMS contacts nobody has room for
+    # used to fill it, so a WhatsApp contact behind them waited although the counsellor had room.
+    monkeypatch.setattr(routing, "DISPATCH_BATCH", 1)
+    client.patch(f"/api/v1/users/{counsellor.id}", json={"capacity": {"sms": 1, "whatsapp": 1, "total": 2}},
+                 headers=admin.headers)
+    available(client, counsellor)
+    send_sms(client, sender="+447700900111")
+    send_sms(client, sender="+447700900222")  # waits: the counsellor's SMS room is taken
+    send_sms(client, sender="whatsapp:+447700900333")
+    assert sorted(o["channel"] for o in offers(client, counsellor)) == ["sms", "whatsapp"]
+    assert [(c.channel, c.status) for c in contacts(app)] == [("sms", "offered"), ("sms", "queued"),
+                                                             ("whatsapp", "offered")]
+
+
 def test_a_counsellor_with_default_capacity_takes_one_contact(app, client, general, counsellor):
     available(client, counsellor)
     send_sms(client, sender="+447700900111")

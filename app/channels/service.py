@@ -26,14 +26,14 @@ from app.channels.hours import closed_reason
 from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
-from app.core.db import dialect_name, execute, insert_ignoring_conflict
+from app.core.db import autocommitted, dialect_name, execute, insert_ignoring_conflict
 from app.core.errors import Conflict, ValidationFailed
 from app.core.events import commit, emit
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
 from app.helplines.service import HelplineConfig, settings_for
-from app.profiles.service import active_flags, ensure_profile
+from app.profiles.service import ensure_profile_with_flags
 from app.routing.service import choose_queue, queue_position
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class Received:
     reply_ids: list[int] = field(default_factory=list)
     # The live contact's row, when the message joined one.
     live: object = None
+    # For a contact this transaction opened: the seq of its next message, counted here (see _next_seq).
+    next_seq: int | None = None
 
 
 def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, *, fast_path: bool = True) -> Received:
@@ -128,15 +130,13 @@ def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
 def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) -> Received:
     """Open a contact with no message yet (a web chat session starting); the caller commits."""
     result = Received()
-    _open(helpline, inbound, result)
+    _open(helpline, inbound, result, with_message=False)
     _store_replies(helpline.id, result, reply_mode)
     return result
 
 
-# PostgreSQL: find the live contact and store the message in one statement, autocommitted
-# on a raw psycopg connection (server-side prepared): one round trip, and none of the
-# per-statement Python work of the ORM, for the common case of a message joining its
-# conversation.
+# PostgreSQL: find the live contact and store the message in one autocommitted statement (one
+# round trip, app.core.db.autocommitted), for the common case of a message joining its conversation.
 _JOIN_LIVE_CONTACT_POSTGRES = """
 WITH live AS (
     SELECT id, status, bot_state, language, channel FROM contacts
@@ -182,24 +182,12 @@ def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbo
         "provider_sid": inbound.provider_sid, "client_key": inbound.client_key, "num_media": inbound.num_media,
         "created_at": utcnow(), "risky": risk.matches(risky_phrases, inbound.body),
     }
-    pooled = db.engine.raw_connection()
-    try:
-        connection = pooled.driver_connection
-        connection.autocommit = True
-        try:
-            found = connection.execute(_JOIN_LIVE_CONTACT_POSTGRES, params, prepare=True).fetchone()
-        finally:
-            connection.autocommit = False
-    except Exception:
-        pooled.invalidate()  # the connection's state is unknown: never hand it out again
-        raise
-    finally:
-        pooled.close()
+    rows = autocommitted(_JOIN_LIVE_CONTACT_POSTGRES, params)
     # Committed outside the session: a request retried after a lost connection must know.
     db.session.info["committed"] = True
-    if found is None:
+    if not rows:
         return None
-    live = LiveContact(*found)
+    live = LiveContact(*rows[0])
     result = Received(contact_id=live.id, status=live.status, message_id=live.message_id,
                       duplicate=live.message_id is None)
     result.live = live
@@ -221,11 +209,11 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
         surveyed = _surveyed_contact(helpline.id, thread_key) if helpline.settings["post_survey"]["enabled"] else None
         if surveyed is not None:
             return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
-        _open(helpline, inbound, result, thread_key)
+        _open(helpline, inbound, result, with_message=True, thread_key=thread_key)
     else:
         result.contact_id, result.status = live.id, live.status
 
-    result.message_id = _store_inbound(helpline.id, result.contact_id, inbound)
+    result.message_id = _store_inbound(helpline.id, result, inbound)
     if result.message_id is None:
         return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
 
@@ -237,12 +225,15 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
     return result
 
 
-def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_key: str | None = None) -> None:
-    """Insert the contact a new thread opens, and choose its first automatic reply."""
+def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, *, with_message: bool,
+          thread_key: str | None = None) -> None:
+    """Insert the contact a new thread opens (its first message, when `with_message`, and its
+    automatic replies to be stored next), and choose those replies."""
     settings = helpline.settings
     now = utcnow()
     language = inbound.language or settings["default_language"]
-    profile_id = ensure_profile(helpline.id, inbound.address.identifier, inbound.channel) if inbound.address else None
+    profile_id, flags = (ensure_profile_with_flags(helpline.id, inbound.address.identifier, inbound.channel, now)
+                         if inbound.address else (None, frozenset()))
     values = {
         "id": new_id(), "helpline_id": helpline.id, "profile_id": profile_id, "channel": inbound.channel,
         "language": language, "thread_key": thread_key or lookup_hash(inbound.thread, "thread"),
@@ -253,7 +244,7 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
         "form": {}, "transfers": None, "created_at": now, "updated_at": now,
     }
     closed = closed_reason(settings, helpline.timezone, inbound.channel, now)
-    if profile_id and "blocked" in active_flags(profile_id, now):
+    if "blocked" in flags:
         values.update(status=ContactStatus.BLOCKED, ended_at=now)
         result.replies.append(settings["messages"]["blocked"])
     elif closed:
@@ -272,12 +263,17 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, thread_k
         result.replies.append(settings["messages"]["queued"])
     if values["status"] in ("queued", "bot") and risk.matches(helpline.risk_phrases, inbound.body):
         values.update(priority="urgent", risk_flag=True)
+    if values["status"] == "queued":
+        _position_notice(helpline, result, values)
+    # Nobody else sees the row before commit, so its messages' seqs are counted here, and the row
+    # goes in with the last of them: no UPDATE per message (take_message_seq) for a new contact.
+    values["last_seq"] = int(with_message) + len(result.replies)
     execute(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
+    result.next_seq = 1
     if values["status"] == "queued":
         # Routing offers it at once if someone is free (app/routing/handlers.py).
         emit(ContactQueued(helpline.id, values["id"]))
-        _position_notice(helpline, result, values)
 
 
 def _position_notice(helpline: HelplineConfig, result: Received, contact: dict) -> None:
@@ -289,12 +285,21 @@ def _position_notice(helpline: HelplineConfig, result: Received, contact: dict) 
     result.replies.append(settings["messages"]["queue_position"].replace("{position}", str(position)))
 
 
-def _store_inbound(helpline_id: str, contact_id: str, inbound: Inbound) -> int | None:
+def _next_seq(result: Received) -> int:
+    """The seq of the next message stored on the result's contact: counted from the row's last_seq as
+    inserted, for a contact this transaction opened; else taken under the contact's row lock."""
+    if result.next_seq is None:
+        return take_message_seq(result.contact_id)
+    result.next_seq += 1
+    return result.next_seq - 1
+
+
+def _store_inbound(helpline_id: str, result: Received, inbound: Inbound) -> int | None:
     values = {
-        "helpline_id": helpline_id, "contact_id": contact_id, "direction": "inbound", "sender": "visitor",
+        "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "inbound", "sender": "visitor",
         "body": inbound.body, "provider_sid": inbound.provider_sid, "client_key": inbound.client_key,
         "status": "received", "attempts": 0, "num_media": inbound.num_media, "created_at": utcnow(),
-        "seq": take_message_seq(contact_id),
+        "seq": _next_seq(result),
     }
     if inbound.provider_sid:
         return insert_ignoring_conflict(_messages, values, ["provider_sid"])
@@ -332,7 +337,7 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
     for text in result.replies:
         values = {
             "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "outbound", "sender": "system",
-            "body": text, "attempts": 0, "created_at": now, "seq": take_message_seq(result.contact_id),
+            "body": text, "attempts": 0, "created_at": now, "seq": _next_seq(result),
         }
         if reply_mode == REPLY_REST:
             # Sent after commit; the retry job picks it up if this process dies first.
@@ -393,7 +398,7 @@ def _surveyed_contact(helpline_id: str, thread_key: str) -> Contact | None:
 def _answer_post_survey(helpline: HelplineConfig, contact: Contact, inbound: Inbound, reply_mode: str) -> Received:
     """A message on a thread whose survey runs: it answers the current question."""
     result = Received(contact_id=contact.id, status=contact.status)
-    result.message_id = _store_inbound(helpline.id, contact.id, inbound)
+    result.message_id = _store_inbound(helpline.id, result, inbound)
     if result.message_id is None:
         return Received(contact_id=contact.id, status=contact.status, duplicate=True)
     settings = helpline.settings

@@ -51,6 +51,26 @@ def upsert_returning(table: sa.Table, values: dict, conflict_columns: list[str],
     return db.session.connection().execute(stmt, values).scalar()
 
 
+def autocommitted(sql: str, params: dict) -> list[tuple]:
+    """One statement in its own transaction on a pooled connection of its own, autocommitted and
+    server-side prepared (PostgreSQL, psycopg): one round trip, with none of the session's BEGIN and
+    COMMIT nor the ORM's per-statement work. For the hot paths (a message joining its contact,
+    routing's "is anyone available" probe); the caller's session is left as it was."""
+    pooled = db.engine.raw_connection()
+    try:
+        connection = pooled.driver_connection
+        connection.autocommit = True
+        try:
+            return connection.execute(sql, params, prepare=True).fetchall()
+        finally:
+            connection.autocommit = False
+    except Exception:
+        pooled.invalidate()  # the connection's state is unknown: never hand it out again
+        raise
+    finally:
+        pooled.close()
+
+
 def execute(stmt, params: dict | None = None):
     """A prebuilt Core statement on the session's connection and transaction."""
     return db.session.connection().execute(stmt, params or {})

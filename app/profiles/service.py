@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from app.audit import service as audit
 from app.cases.attachments import erase_case_attachments, remove_files
@@ -15,7 +17,7 @@ from app.core.addresses import mask
 from app.core.crypto import cipher
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.permissions.access import load_record
-from app.core.db import upsert_returning
+from app.core.db import dialect_name, upsert_returning
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -31,6 +33,36 @@ def ensure_profile(helpline_id: str, identifier: str, channel: str) -> str:
          "channel": channel, "created_at": utcnow()},
         ["helpline_id", "identifier_hash"],
     )
+
+
+_PROFILES, _FLAGS = Profile.__table__, ProfileFlag.__table__
+
+
+@lru_cache(maxsize=1)
+def _profile_with_flags_stmt() -> sa.Select:
+    """PostgreSQL: ensure_profile's upsert and active_flags' read in one statement."""
+    insert = postgresql.insert(_PROFILES).values(
+        {name: sa.bindparam(name, type_=_PROFILES.c[name].type)
+         for name in ("id", "helpline_id", "identifier_hash", "identifier", "channel", "created_at")})
+    profile = insert.on_conflict_do_update(
+        index_elements=["helpline_id", "identifier_hash"], set_={"helpline_id": insert.excluded.helpline_id},
+    ).returning(_PROFILES.c.id).cte("profile")
+    in_force = sa.and_(_FLAGS.c.profile_id == profile.c.id,
+                       sa.or_(_FLAGS.c.until.is_(None), _FLAGS.c.until > sa.bindparam("at", type_=_FLAGS.c.until.type)))
+    return sa.select(profile.c.id, _FLAGS.c.flag).select_from(profile.outerjoin(_FLAGS, in_force))
+
+
+def ensure_profile_with_flags(helpline_id: str, identifier: str, channel: str,
+                              at: datetime) -> tuple[str, frozenset[str]]:
+    """ensure_profile and active_flags together: a new thread's first message asks both, in one round
+    trip on PostgreSQL (the snapshot holds an existing profile's flags; a new one has none)."""
+    if dialect_name() != "postgresql":
+        profile_id = ensure_profile(helpline_id, identifier, channel)
+        return profile_id, frozenset(active_flags(profile_id, at))
+    rows = db.session.connection().execute(_profile_with_flags_stmt(), {
+        "id": new_id(), "helpline_id": helpline_id, "identifier_hash": cipher.lookup_hash(identifier, "profile"),
+        "identifier": identifier, "channel": channel, "created_at": utcnow(), "at": at}).all()
+    return rows[0][0], frozenset(flag for _, flag in rows if flag is not None)
 
 
 def active_flags(profile_id: str, at: datetime | None = None) -> set[str]:

@@ -28,9 +28,9 @@ from sqlalchemy.exc import OperationalError
 from flask import current_app
 
 from app.auth.models import User
-from app.contacts.models import LIVE_STATUSES, Contact, ContactStatus
+from app.contacts.models import CHANNELS, LIVE_STATUSES, Contact, ContactStatus
 from app.contacts.service import queue_system_message
-from app.core.db import commit_unique, dialect_name
+from app.core.db import autocommitted, commit_unique, dialect_name
 from app.core.events import commit, emit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
@@ -280,12 +280,29 @@ def _urgent_first():
     return sa.case((Contact.priority == "urgent", 0), else_=1)
 
 
+_ANYONE_AVAILABLE = (
+    "SELECT EXISTS (SELECT 1 FROM users WHERE helpline_id = %(helpline_id)s AND active"
+    " AND availability = 'available' AND role = ANY(%(roles)s))"
+)
+
+
+def anyone_available(helpline_id: str) -> bool:
+    """Whether any counsellor of the helpline is available: most dispatches after a new contact find
+    nobody (every counsellor busy), and on PostgreSQL this answers that in one autocommitted round trip
+    rather than a transaction of three. Elsewhere, or inside a transaction, dispatch asks itself."""
+    if dialect_name() != "postgresql" or db.session().in_transaction():
+        return True
+    return autocommitted(_ANYONE_AVAILABLE, {"helpline_id": helpline_id, "roles": list(ROUTABLE_ROLES)})[0][0]
+
+
 def dispatch(helpline_id: str) -> int:
     """Offer waiting contacts to free counsellors; returns the number of offers made. Commits.
 
     Safe to run anywhere at any time (after a contact is queued, a counsellor
     frees up, by the scheduler), in any number of processes at once.
     """
+    if not anyone_available(helpline_id):
+        return 0
     now = utcnow()
     counsellors = list(db.session.scalars(
         sa.select(User).where(
@@ -297,11 +314,19 @@ def dispatch(helpline_id: str) -> int:
         db.session.commit()
         return 0
     loads = _loads(helpline_id, [u.id for u in counsellors])
+    # Only contacts on a channel someone has room for are locked and considered: the others would
+    # be skipped anyway, and would fill the batch ahead of contacts that can be offered.
+    open_channels = [channel for channel in CHANNELS
+                     if any(_has_room(user, channel, loads.get(user.id, {})) for user in counsellors)]
+    if not open_channels:
+        db.session.commit()
+        return 0
     waiting = list(db.session.scalars(
         _lock(
             sa.select(Contact)
             .outerjoin(Queue, Queue.id == Contact.queue_id)
-            .where(Contact.helpline_id == helpline_id, Contact.status == ContactStatus.QUEUED)
+            .where(Contact.helpline_id == helpline_id, Contact.status == ContactStatus.QUEUED,
+                   Contact.channel.in_(open_channels))
             .order_by(_urgent_first(), sa.func.coalesce(Queue.priority, 0).desc(), Contact.queued_at, Contact.id)
             .limit(DISPATCH_BATCH),
             skip_locked=True,
