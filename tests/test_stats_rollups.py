@@ -141,6 +141,23 @@ def test_reports_from_rollups_equal_reports_from_contacts(ctx, make_helpline, hi
     _assert_same_tables(helpline, sampled)
 
 
+def test_every_window_between_month_edges_reads_its_ragged_days_and_whole_months(ctx, make_helpline):
+    # Exhaustive where the random windows are thin: a window reads whole months' rows plus the day
+    # rows before and after them, each range on its own; contacts on the first and last days of
+    # months, windows starting and ending on every one of those days.
+    helpline_id = make_helpline(timezone="Europe/London")
+    days = [date(2025, 1, 1), date(2025, 1, 31), date(2025, 2, 1), date(2025, 2, 2), date(2025, 2, 28),
+            date(2025, 3, 1), date(2025, 3, 31)]
+    for n, day in enumerate(days):
+        _add(helpline_id, datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=12),
+             ("sms", "web")[n % 2], {"categories": [CODES[n % len(CODES)]]}, True)
+    db.session.commit()
+    helpline = db.session.get(Helpline, helpline_id)
+    windows = [(start, end) for start in days for end in days if start <= end]
+    _assert_same_tables(helpline, [(dims, start, end) for start, end in windows
+                                   for dims in (["month", "category"], ["channel"], ["week"])])
+
+
 def test_a_finalize_through_the_api_is_counted_and_an_edit_moves_the_count(app, client, helpline, counsellor, ctx):
 
     when = utcnow() - timedelta(hours=1)

@@ -93,8 +93,15 @@ def whole_months(start: date, end: date) -> tuple[date, date]:
     return first, after
 
 
-def contact_counts_sql(dims: list[str], bands) -> str:
-    """Counting statement over the rollups by `dims` (whitelisted names only)."""
+# The rollup rows a window reads, each an index range of its own (an OR of them was planned as a
+# scan of all the helpline's rows: the cost then grew with history).
+_MONTHS = "grain = 'm' AND period >= :months_from AND period < :months_to"
+_DAYS_BEFORE_MONTHS = "grain = 'd' AND period >= :start AND period < :months_from"
+_DAYS_AFTER_MONTHS = "grain = 'd' AND period >= :months_to AND period <= :end"
+
+
+def contact_counts_sql(dims: list[str], bands, ranges: list[str]) -> str:
+    """Counting statement over the rollup rows of `ranges` by `dims` (whitelisted names only)."""
     kind = "c" if "subcategory" in dims else "t" if "category" in dims else "n"
     columns = []
     for d in dims:
@@ -111,12 +118,11 @@ def contact_counts_sql(dims: list[str], bands) -> str:
                            + " ELSE 'other' END")
         else:
             columns.append(_PLAIN[d])
+    rows = " UNION ALL ".join(
+        "SELECT period, code, channel, call_type, age, gender, region, language, n FROM stats_contact_rollups"
+        f" WHERE helpline_id = :helpline_id AND kind = '{kind}' AND {days}" for days in ranges)
     return (
-        f"SELECT {', '.join(columns)}, sum(n)::bigint FROM stats_contact_rollups"
-        f" WHERE helpline_id = :helpline_id AND kind = '{kind}' AND n <> 0 AND ("
-        " (grain = 'm' AND period >= :months_from AND period < :months_to)"
-        " OR (grain = 'd' AND ((period >= :start AND period < :months_from)"
-        " OR (period >= :months_to AND period <= :end))))"
+        f"SELECT {', '.join(columns)}, sum(n)::bigint FROM ({rows}) AS r WHERE n <> 0"
         f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}"
     )
 
@@ -128,7 +134,11 @@ def count_contacts(helpline: Helpline, dims: list[str], start: date, end: date, 
         months_from = months_to = end + timedelta(days=1)  # weeks straddle months: days only
     else:
         months_from, months_to = whole_months(start, end)
-    result = db.session.execute(sa.text(contact_counts_sql(dims, bands)), {
+    ranges = [days for days, wanted in ((_MONTHS, months_from < months_to), (_DAYS_BEFORE_MONTHS, start < months_from),
+                                        (_DAYS_AFTER_MONTHS, months_to <= end)) if wanted]
+    if not ranges:
+        return {}
+    result = db.session.execute(sa.text(contact_counts_sql(dims, bands, ranges)), {
         "helpline_id": helpline.id, "start": start, "end": end, "months_from": months_from, "months_to": months_to})
     return {tuple(row[:-1]): int(row[-1]) for row in result}  # grouped by exactly these keys
 
@@ -200,19 +210,24 @@ def _whole_periods(period: str, start: date, end: date) -> tuple[date, date]:
     return (first, after) if first < after else (end + timedelta(days=1), end + timedelta(days=1))
 
 
-def operation_percentiles_sql(period: str, by_queue: bool, by_channel: bool) -> str:
+def operation_percentiles_sql(period: str, by_queue: bool, by_channel: bool,
+                              ragged: tuple[bool, bool]) -> str:
     """One statement, so one snapshot: the stored percentiles of the clean cells of the periods wholly
-    in the window, and for the cells changed since the last refresh and the window's partial periods,
-    percentiles computed from their histograms now."""
+    in the window, and for the cells changed since the last refresh and the window's partial periods
+    (`ragged`: whether it starts, ends, inside a period), percentiles computed from their histograms now."""
     dirty = (f"SELECT DISTINCT {_cell_sql(period, by_queue, by_channel, 'd')} FROM stats_operation_dirty d"
              " WHERE d.helpline_id = :helpline_id AND d.day >= :start AND d.day <= :end")
-    partial = (f"SELECT DISTINCT {_cell_sql(period, by_queue, by_channel, 'p')} FROM stats_operation_rollups p"
-               " WHERE p.helpline_id = :helpline_id AND ((p.day >= :start AND p.day < :whole_from)"
-               " OR (p.day >= :whole_to AND p.day <= :end))")
+    # Each ragged end its own index range, and none when the window has no ragged end: an OR of the
+    # two, even empty, was planned as a scan of all the helpline's histograms.
+    partial = "".join(
+        f" UNION SELECT DISTINCT {_cell_sql(period, by_queue, by_channel, 'p')} FROM stats_operation_rollups p"
+        f" WHERE p.helpline_id = :helpline_id AND {days}"
+        for days, wanted in (("p.day >= :start AND p.day < :whole_from", ragged[0]),
+                             ("p.day >= :whole_to AND p.day <= :end", ragged[1])) if wanted)
     queue_match = "s.queue_id <> '*'" if by_queue else "s.queue_id = '*'"
     channel_match = "s.channel <> '*'" if by_channel else "s.channel = '*'"
     return (
-        f"WITH cells AS ({dirty} UNION {partial}), fresh AS ({_ranked_sql(period, by_queue, by_channel)})"
+        f"WITH cells AS ({dirty}{partial}), fresh AS ({_ranked_sql(period, by_queue, by_channel)})"
         " SELECT period, queue_id, channel, measure, low, high, p90 FROM fresh"
         " UNION ALL SELECT s.period, s.queue_id, s.channel, s.measure, s.low, s.high, s.p90"
         " FROM stats_operation_percentiles s WHERE s.helpline_id = :helpline_id AND s.grain = :grain"
@@ -246,6 +261,7 @@ def operation_cells(helpline: Helpline, dims: list[str], start: date, end: date)
     days start..end, read from the rollups: {key: {measure: count or sum, "<time>_p50_s", "<time>_p90_s"}}."""
     period, by_queue, by_channel = dims[0], "queue" in dims, "channel" in dims
     whole_from, whole_to = _whole_periods(period, start, end)
+    ragged = (start < whole_from, whole_to <= end)
     params = {"helpline_id": helpline.id, "start": start, "end": end, "grain": GRAINS[period],
               "whole_from": whole_from, "whole_to": whole_to}
     give_work_mem(jit=False)
@@ -260,7 +276,7 @@ def operation_cells(helpline: Helpline, dims: list[str], start: date, end: date)
     for row in db.session.execute(sa.text(operation_counts_sql(dims)), params):
         cell(row[0], dict(zip(dims[1:], row[1:width])))[row[width]] = int(row[width + 1])
     for first_day, queue_id, channel, measure, *buckets in db.session.execute(
-            sa.text(operation_percentiles_sql(period, by_queue, by_channel)), params):
+            sa.text(operation_percentiles_sql(period, by_queue, by_channel, ragged)), params):
         low, high, p90 = (time_buckets.lower_bound(b) for b in buckets)
         figures = cell(first_day, {"queue": queue_id, "channel": channel})
         figures[f"{measure}_p50_s"], figures[f"{measure}_p90_s"] = (low + high) / 2, p90
