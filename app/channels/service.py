@@ -1,8 +1,10 @@
 """Inbound messages on every channel: store first, then decide what the contact is.
 
-This is the ingest hot path: for a message joining a live contact it runs one
-SELECT and one INSERT ... ON CONFLICT DO NOTHING, then commits, with SQLAlchemy
-Core statements rather than ORM objects. A redelivered webhook (same
+This is the ingest hot path. On PostgreSQL a message joining a live contact is one
+autocommitted statement (find the contact, take the seq, insert ON CONFLICT DO NOTHING);
+a new thread's first message is one transaction of four statements (profile and its flags,
+the contact with its seqs counted, the message, the automatic reply), with SQLAlchemy Core
+statements rather than ORM objects. A redelivered webhook (same
 MessageSid) hits the unique constraint and stores nothing new, also when both
 copies arrive at once. Two first messages racing from one new address meet the
 "one live contact per thread" index: the loser retries and joins the winner.

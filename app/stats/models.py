@@ -64,21 +64,24 @@ class ContactRollup(db.Model):
     of migration 0016 whenever a contact's counted fields change. See app/stats/rollups.py.
     Keys cannot be NULL: an unknown age is -1, other unknowns "unknown"."""
     __tablename__ = "stats_contact_rollups"
+    # The key carries the count (migration 0018): reports read a range of it index-only.
+    __table_args__ = (sa.PrimaryKeyConstraint("helpline_id", "kind", "grain", "period", "code", "channel", "call_type",
+                                              "age", "gender", "region", "language", postgresql_include=["n"]),)
 
-    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
     # n: one row per contact; t: per distinct top category; c: per distinct code.
-    kind: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(1))
     # d: a local day; m: a local month (period is its first day).
-    grain: Mapped[str] = mapped_column(sa.String(1), primary_key=True)
-    period: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    grain: Mapped[str] = mapped_column(sa.String(1))
+    period: Mapped[date] = mapped_column(sa.Date)
     # "" for kind n; the top category for t; the code for c; "none" for a contact with no category.
-    code: Mapped[str] = mapped_column(sa.Text, primary_key=True)
-    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    call_type: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    age: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
-    gender: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    region: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    language: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.Text)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    call_type: Mapped[str] = mapped_column(sa.String(32))
+    age: Mapped[int] = mapped_column(sa.SmallInteger)
+    gender: Mapped[str] = mapped_column(sa.String(16))
+    region: Mapped[str] = mapped_column(sa.String(16))
+    language: Mapped[str] = mapped_column(sa.String(16))
     # Finalized contacts counted; 0 once they all left (such rows are skipped, and dropped by a rebuild).
     n: Mapped[int] = mapped_column(sa.Integer)
 
@@ -90,14 +93,17 @@ class OperationRollup(db.Model):
     out_of_hours, surveys, satisfaction_n, satisfaction_sum; bucket 0) or a time histogram (wait,
     handle, first_response; bucket from app/stats/time_buckets.py); `n` the count or sum."""
     __tablename__ = "stats_operation_rollups"
+    # The key carries the count (migration 0018): reports read a range of it index-only.
+    __table_args__ = (sa.PrimaryKeyConstraint("helpline_id", "day", "queue_id", "channel", "measure", "bucket",
+                                              postgresql_include=["n"]),)
 
-    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"), primary_key=True)
-    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(sa.Date)
     # "" for contacts in no queue (a deleted queue's contacts move there too).
-    queue_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    channel: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    measure: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
-    bucket: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    queue_id: Mapped[str] = mapped_column(sa.String(36))
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    measure: Mapped[str] = mapped_column(sa.String(16))
+    bucket: Mapped[int] = mapped_column(sa.SmallInteger)
     n: Mapped[int] = mapped_column(sa.BigInteger)
 
 
