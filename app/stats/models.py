@@ -71,7 +71,8 @@ class ContactRollup(db.Model):
     helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
     # n: one row per contact; t: per distinct top category; c: per distinct code.
     kind: Mapped[str] = mapped_column(sa.String(1))
-    # d: a local day; m: a local month (period is its first day).
+    # d: a local day; m: a local month (period is its first day); M: a local month by code, channel,
+    # age and gender only (call_type, region and language are "*"; migration 0019).
     grain: Mapped[str] = mapped_column(sa.String(1))
     period: Mapped[date] = mapped_column(sa.Date)
     # "" for kind n; the top category for t; the code for c; "none" for a contact with no category.

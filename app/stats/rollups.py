@@ -11,8 +11,12 @@ deletion takes its old fields away and adds the new ones; an erasure keeps what 
 so it changes nothing. Reports then read:
 
 - month, quarter and year tables (or none): the month rows of the months wholly inside the
-  window, and the day rows of its ragged ends;
+  window, and the day rows of its ragged ends; a table by none of call type, region and language
+  reads the compact month rows (grain M, migration 0019: those three collapsed to '*'), a few
+  thousand a month instead of every combination;
 - day and week tables: the day rows.
+
+Every key carries its count (migration 0018), so these ranges are read index-only.
 
 So a year by month is twelve months of combinations, however many contacts they hold. The age
 is kept, not its band: a helpline's age bands can change without a rebuild. What needs a
@@ -58,13 +62,16 @@ _PLAIN = {"channel": "channel", "call_type": "call_type", "gender": "gender", "r
 REBUILD_SQL = """
 INSERT INTO stats_contact_rollups (helpline_id, kind, grain, period, code, channel, call_type, age, gender, region,
                                    language, n)
-SELECT c.helpline_id, k.kind, g.grain, g.period, k.code, c.channel, coalesce(c.call_type, 'unknown'),
-       coalesce(c.child_age, -1), coalesce(c.child_gender, 'unknown'), coalesce(c.child_region, 'unknown'),
-       coalesce(c.child_language, c.language, 'unknown'), count(*)
+SELECT c.helpline_id, k.kind, g.grain, g.period, k.code, c.channel,
+       CASE WHEN g.compact THEN '*' ELSE coalesce(c.call_type, 'unknown') END,
+       coalesce(c.child_age, -1), coalesce(c.child_gender, 'unknown'),
+       CASE WHEN g.compact THEN '*' ELSE coalesce(c.child_region, 'unknown') END,
+       CASE WHEN g.compact THEN '*' ELSE coalesce(c.child_language, c.language, 'unknown') END, count(*)
 FROM (SELECT contacts.*, (created_at AT TIME ZONE :timezone)::date AS local_day FROM contacts
       WHERE helpline_id = :helpline_id AND finalized_at IS NOT NULL
         AND created_at >= :start AND created_at < :end) AS c
-CROSS JOIN LATERAL (VALUES ('d', c.local_day), ('m', date_trunc('month', c.local_day)::date)) AS g(grain, period)
+CROSS JOIN LATERAL (VALUES ('d', c.local_day, false), ('m', date_trunc('month', c.local_day)::date, false),
+                           ('M', date_trunc('month', c.local_day)::date, true)) AS g(grain, period, compact)
 CROSS JOIN LATERAL (
     (SELECT 'n' AS kind, '' AS code)
     UNION ALL (SELECT DISTINCT 't', top FROM unnest(CASE WHEN cardinality(c.category_tops) > 0
@@ -95,7 +102,10 @@ def whole_months(start: date, end: date) -> tuple[date, date]:
 
 # The rollup rows a window reads, each an index range of its own (an OR of them was planned as a
 # scan of all the helpline's rows: the cost then grew with history).
-_MONTHS = "grain = 'm' AND period >= :months_from AND period < :months_to"
+_MONTHS = "grain = :month_grain AND period >= :months_from AND period < :months_to"
+# What the compact month rows (grain M, migration 0019) leave out, as '*': a table by none of these
+# reads them, a few thousand a month rather than every combination.
+NOT_IN_COMPACT_MONTHS = frozenset({"call_type", "region", "language"})
 _DAYS_BEFORE_MONTHS = "grain = 'd' AND period >= :start AND period < :months_from"
 _DAYS_AFTER_MONTHS = "grain = 'd' AND period >= :months_to AND period <= :end"
 
@@ -138,8 +148,10 @@ def count_contacts(helpline: Helpline, dims: list[str], start: date, end: date, 
                                         (_DAYS_AFTER_MONTHS, months_to <= end)) if wanted]
     if not ranges:
         return {}
+    give_work_mem()  # the planner expects a group per row read; in memory, not in batches on disk
     result = db.session.execute(sa.text(contact_counts_sql(dims, bands, ranges)), {
-        "helpline_id": helpline.id, "start": start, "end": end, "months_from": months_from, "months_to": months_to})
+        "helpline_id": helpline.id, "start": start, "end": end, "months_from": months_from, "months_to": months_to,
+        "month_grain": "m" if NOT_IN_COMPACT_MONTHS & set(dims) else "M"})
     return {tuple(row[:-1]): int(row[-1]) for row in result}  # grouped by exactly these keys
 
 
