@@ -95,8 +95,15 @@ class OperationRollup(db.Model):
     handle, first_response; bucket from app/stats/time_buckets.py); `n` the count or sum."""
     __tablename__ = "stats_operation_rollups"
     # The key carries the count (migration 0018): reports read a range of it index-only.
-    __table_args__ = (sa.PrimaryKeyConstraint("helpline_id", "day", "queue_id", "channel", "measure", "bucket",
-                                              postgresql_include=["n"]),)
+    __table_args__ = (
+        sa.PrimaryKeyConstraint("helpline_id", "day", "queue_id", "channel", "measure", "bucket",
+                                postgresql_include=["n"]),
+        # The counts alone (migration 0020): a window's counts without reading its histograms.
+        sa.Index("ix_stats_operation_counts", "helpline_id", "day", "queue_id", "channel", "measure",
+                 postgresql_include=["n"],
+                 postgresql_where=sa.text("measure NOT IN ('wait', 'handle', 'first_response')"),
+                 ).ddl_if(dialect="postgresql"),
+    )
 
     helpline_id: Mapped[str] = mapped_column(sa.ForeignKey("helplines.id", ondelete="CASCADE"))
     day: Mapped[date] = mapped_column(sa.Date)
