@@ -35,7 +35,7 @@ def insert_ignoring_conflict(table: sa.Table, values: dict, conflict_columns: li
 
 
 @lru_cache(maxsize=64)
-def _upsert_returning_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
+def upsert_returning_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
     # A no-op update, so that RETURNING gives the existing row's id too: one statement either way.
@@ -47,7 +47,7 @@ def _upsert_returning_stmt(dialect: str, table: sa.Table, conflict_columns: tupl
 
 def upsert_returning(table: sa.Table, values: dict, conflict_columns: list[str], returning: str = "id"):
     """INSERT, or find the row the unique columns already name; returns its `returning` column."""
-    stmt = _upsert_returning_stmt(dialect_name(), table, tuple(conflict_columns), returning)
+    stmt = upsert_returning_stmt(dialect_name(), table, tuple(conflict_columns), returning)
     return db.session.connection().execute(stmt, values).scalar()
 
 

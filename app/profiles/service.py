@@ -5,7 +5,6 @@ from datetime import datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from app.audit import service as audit
 from app.cases.attachments import erase_case_attachments, remove_files
@@ -17,7 +16,7 @@ from app.core.addresses import mask
 from app.core.crypto import cipher
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.permissions.access import load_record
-from app.core.db import dialect_name, upsert_returning
+from app.core.db import dialect_name, upsert_returning, upsert_returning_stmt
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -41,12 +40,9 @@ _PROFILES, _FLAGS = Profile.__table__, ProfileFlag.__table__
 @lru_cache(maxsize=1)
 def _profile_with_flags_stmt() -> sa.Select:
     """PostgreSQL: ensure_profile's upsert and active_flags' read in one statement."""
-    insert = postgresql.insert(_PROFILES).values(
+    profile = upsert_returning_stmt("postgresql", _PROFILES, ("helpline_id", "identifier_hash"), "id").values(
         {name: sa.bindparam(name, type_=_PROFILES.c[name].type)
-         for name in ("id", "helpline_id", "identifier_hash", "identifier", "channel", "created_at")})
-    profile = insert.on_conflict_do_update(
-        index_elements=["helpline_id", "identifier_hash"], set_={"helpline_id": insert.excluded.helpline_id},
-    ).returning(_PROFILES.c.id).cte("profile")
+         for name in ("id", "helpline_id", "identifier_hash", "identifier", "channel", "created_at")}).cte("profile")
     in_force = sa.and_(_FLAGS.c.profile_id == profile.c.id,
                        sa.or_(_FLAGS.c.until.is_(None), _FLAGS.c.until > sa.bindparam("at", type_=_FLAGS.c.until.type)))
     return sa.select(profile.c.id, _FLAGS.c.flag).select_from(profile.outerjoin(_FLAGS, in_force))
