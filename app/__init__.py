@@ -11,14 +11,15 @@ class HelplineFlask(Flask):
     """Flask, retrying a request once when it met a dead pooled connection (the database restarted).
 
     The pool is discarded when that is detected, so the retry gets a fresh connection. Only a
-    request that has committed nothing is retried (each request's app context has a session of its
-    own, whose `committed` flag app/core/events.py sets): the retry cannot do anything twice."""
+    request that has committed nothing is retried (app/core/events.py keeps that flag, for the
+    request's session and for statements autocommitted beside it): the retry cannot do anything twice."""
 
     def handle_user_exception(self, error):
+        from app.core.events import committed_in_this_context
         from app.core.outage import database_failure
         from app.extensions import db
 
-        if database_failure(error) != "disconnect" or g.get("db_retried") or db.session.info.get("committed"):
+        if database_failure(error) != "disconnect" or g.get("db_retried") or committed_in_this_context():
             return super().handle_user_exception(error)
         g.db_retried = True
         db.session.rollback()
@@ -185,11 +186,18 @@ def _register_blueprints(app: Flask) -> None:
                       contacts_blp, taxonomy_blp, cases_blp, canned_responses_blp, reviews_blp, resources_blp, profiles_blp, audit_blp, stats_blp, webhooks_blp,
                       webchat_blp, live_blp):
         api.register_blueprint(blueprint)
-    # Twilio's webhooks are signed and not rate limited: skip the limiter's per-request work.
-    limiter.exempt(webhooks_blp)
+    # Twilio's webhooks are signed and not rate limited. A request filter answers before the limiter
+    # resolves any limits (exempting the blueprint still resolves them on every webhook).
+    limiter.request_filter(_is_twilio_webhook)
     from app.core.openapi import document_error_responses
 
     document_error_responses(api)
+
+
+def _is_twilio_webhook() -> bool:
+    from flask import request
+
+    return request.blueprint == "webhooks"
 
 
 def _register_cli(app: Flask) -> None:

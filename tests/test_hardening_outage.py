@@ -143,3 +143,29 @@ def test_a_request_that_already_committed_is_not_retried(app, client, counsellor
     response = client.put("/api/v1/me/availability", json={"status": "available"}, headers=counsellor.headers)
     assert_error(response, 503, "unavailable")
     assert calls == ["available"]
+
+
+def test_a_message_stored_by_the_one_statement_fast_path_counts_as_committed(app, client, helpline):
+    """The fast path commits on a connection of its own: a lost connection after it must not retry the request."""
+    if not is_postgres(app):
+        pytest.skip("the one-statement fast path runs on PostgreSQL only")
+    from app.channels.service import receive_twilio_message
+    from app.core.events import committed_in_this_context
+    from app.helplines.service import helpline_config
+
+    assert send_sms(client, body="first").status_code == 200  # opens the live contact
+    with app.app_context():
+        assert not committed_in_this_context()
+        result = receive_twilio_message(helpline_config("main"), sms(body="second"))
+        assert result.message_id is not None and not result.new_contact
+        assert committed_in_this_context()
+    with app.app_context():
+        assert not committed_in_this_context()  # the flag belongs to its own context
+
+
+def test_publishing_after_a_request_that_used_no_session_creates_none(app):
+    from app.core.events import publish_committed
+
+    with app.app_context():
+        assert publish_committed() == 0
+        assert not db.session.registry.has()

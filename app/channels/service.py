@@ -30,7 +30,7 @@ from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
 from app.core.db import autocommitted, dialect_name, execute, insert_ignoring_conflict
 from app.core.errors import Conflict, ValidationFailed
-from app.core.events import commit, emit
+from app.core.events import commit, emit, mark_committed_outside_session
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -186,7 +186,7 @@ def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbo
     }
     rows = autocommitted(_JOIN_LIVE_CONTACT_POSTGRES, params)
     # Committed outside the session: a request retried after a lost connection must know.
-    db.session.info["committed"] = True
+    mark_committed_outside_session()
     if not rows:
         return None
     live = LiveContact(*rows[0])

@@ -7,6 +7,7 @@ so SMS and WhatsApp from one number share a profile. Other identities
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 
@@ -25,8 +26,12 @@ class Address:
     identifier: str
 
 
+@lru_cache(maxsize=4096)
 def normalise_phone(raw: str) -> str | None:
-    """E.164 for anything that parses as an international number, else None."""
+    """E.164 for anything that parses as an international number, else None.
+
+    Cached: a conversation sends many messages from one number, and parsing one costs more than
+    the rest of a message's validation (the cache lives in the worker's memory only)."""
     candidate = raw.strip()
     if not candidate.startswith("+"):
         candidate = "+" + candidate.lstrip("0")

@@ -23,6 +23,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 from blinker import Namespace
+from flask import g
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -76,6 +77,8 @@ def commit() -> None:
 
 def publish_committed() -> int:
     """Send every committed event to its handlers, oldest first; returns how many were published."""
+    if not db.session.registry.has():
+        return 0  # no session in this context: nothing was emitted (and none is created just to look)
     published = 0
     while db.session.info.get(_READY):
         event = db.session.info[_READY].pop(0)
@@ -89,6 +92,17 @@ def publish_committed() -> int:
                                                          "handler": receiver.__name__,
                                                          "error_type": type(error).__name__})
     return published
+
+
+def mark_committed_outside_session() -> None:
+    """A statement committed on a connection of its own (core.db.autocommitted): the request has
+    committed something, so it must not be retried either (app/__init__.py, HelplineFlask)."""
+    g.committed_outside_session = True
+
+
+def committed_in_this_context() -> bool:
+    return bool(g.get("committed_outside_session")) or (
+        db.session.registry.has() and bool(db.session.info.get("committed")))
 
 
 @sa.event.listens_for(Session, "after_commit")
