@@ -119,6 +119,11 @@ def _init_extensions(app: Flask) -> None:
         from app.core.outage import watch_engine
 
         watch_engine(db.engine)
+        from app.core.commit_notify import notify_after_commits
+        from app.live.models import EVENT_SOURCE_TABLES, NOTIFY_CHANNEL
+
+        # The relays LISTEN on NOTIFY_CHANNEL (README, Live events).
+        notify_after_commits(db.engine, NOTIFY_CHANNEL, EVENT_SOURCE_TABLES, background=app.config["EVENT_NOTIFY_THREAD"])
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     limiter.init_app(app)
     # One Api per app: flask-smorest keeps the spec on the Api object.

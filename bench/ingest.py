@@ -105,6 +105,34 @@ def summarise_profile(path: str, top: int = 25) -> None:
         print(f"  {100 * count / total:5.1f}%  {frame}")
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) used so far by every live gunicorn and postgres process, by name."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        name = "postgres" if stat.split(" (", 1)[1].startswith("postgres") else (
+            "gunicorn" if b"gunicorn" in cmdline else None)
+        if name:
+            used[f"{name}:{entry.name}"] = (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for key, seconds in after.items():
+        name = key.split(":")[0]
+        totals[name] = totals.get(name, 0.0) + seconds - before.get(key, 0.0)
+    return totals
+
+
 def run_wrk(port: int, requests_file: Path, args) -> dict:
     env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH)
     out = subprocess.run(
@@ -171,6 +199,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also print the CPU ms per message of the gunicorn workers and of PostgreSQL")
     parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest run")
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--pool", type=int, default=200_000, help="pre-signed requests (never resent)")
@@ -198,7 +228,9 @@ def main() -> None:
         server = start_gunicorn("wsgi:app", port, env, args.workers, log_path, model)
         profiler = start_profiler(server, args, args.duration) if args.profile else None
         try:
+            cpu_before = cpu_seconds()
             ingest = run_wrk(port, requests_file, args)
+            cpu = cpu_used(cpu_before, cpu_seconds())
         finally:
             if profiler is not None:
                 profiler.wait(120)
@@ -220,6 +252,9 @@ def main() -> None:
             f"p99_ms={ingest['p99_us'] / 1000:.1f} bare_req_per_s={baseline['per_s']:.0f} "
             f"ratio={ingest['per_s'] / baseline['per_s']:.3f} lost={lost}"
         )
+        if args.cpu:
+            per_msg = {name: 1000 * seconds / max(1, ingest["requests"]) for name, seconds in sorted(cpu.items())}
+            print("cpu_ms_per_msg " + " ".join(f"{name}={ms:.2f}" for name, ms in per_msg.items()))
         if args.profile:
             summarise_profile(args.profile)
         if ingest["non2xx"]:

@@ -138,6 +138,9 @@ class BaseConfig:
     EVENT_VISITOR_REFRESH_S = 5.0
     # One relay thread per process; tests drive it by hand.
     EVENT_RELAY_THREAD = True
+    # PostgreSQL: the NOTIFY after a commit is sent by a thread of its own (app/core/commit_notify.py);
+    # tests send it from the committing thread.
+    EVENT_NOTIFY_THREAD = True
 
     # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
     # Empty: public internet addresses only. Operator configuration, never a helpline setting.
@@ -290,6 +293,7 @@ class TestingConfig(BaseConfig):
         # Sends happen in the committing thread, so tests see them at once.
         settings["OUTBOUND_SENDER_THREADS"] = 0
         settings["EVENT_RELAY_THREAD"] = False
+        settings["EVENT_NOTIFY_THREAD"] = False
         settings["EVENT_PING_S"] = 0.5
         settings["EVENT_POLL_S"] = 0.02
         # Each test process spools to a folder of its own; tests replay it themselves.

@@ -14,7 +14,7 @@ from app.contacts.models import Contact, Message
 from app.core.time import utcnow
 from app.extensions import db
 from app.live import service as live
-from app.live.models import StreamEvent
+from app.live.models import EVENT_SOURCE_TABLES, NOTIFY_CHANNEL, StreamEvent
 from app.routing import service as routing
 from tests.channel_helpers import contacts, send_sms
 from tests.helpers import assert_error
@@ -491,12 +491,15 @@ def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_se
         time.sleep(0.3)  # listening
         script = (
             "from app import create_app; from app.extensions import db; import sqlalchemy as sa; "
-            f"app = create_app({{'APP_CONFIG': 'testing', 'DATABASE_URL': {app.config['DATABASE_URL']!r}}}); "
+            # As in production: the NOTIFY sent by the process's thread (or at its exit).
+            f"app = create_app({{'APP_CONFIG': 'testing', 'DATABASE_URL': {app.config['DATABASE_URL']!r}, "
+            "'EVENT_NOTIFY_THREAD': True}); "
             "ctx = app.app_context(); ctx.push(); "
             # Another process's keys: a plain UPDATE, no encrypted column read.
             f"db.session.execute(sa.text(\"UPDATE users SET availability = 'available' WHERE id = '{counsellor.id}'\")); "
             "db.session.commit()"
         )
+        announced = listener(app)
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr[-2000:]
         committed = time.monotonic()
@@ -506,9 +509,78 @@ def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_se
         assert frames, "nothing arrived"
         assert time.monotonic() - committed < 1.0
         assert "event: user.availability" in frames[0][1] and counsellor.id in frames[0][1]
+        assert heard(announced) >= 1  # by NOTIFY, not by the relay's one-second wake-up
+        announced.close()
     finally:
         app.config["EVENT_RELAY_THREAD"] = False
         relay.stop()
+
+
+def test_the_tables_that_wake_the_relays_are_the_tables_the_outbox_triggers_watch(app):
+    """A table with an outbox trigger missing from EVENT_SOURCE_TABLES would commit events that no
+    NOTIFY announces: they would reach streams only at the relays' one-second safety-net wake-up."""
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            query = ("SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger "
+                     "WHERE NOT tgisinternal AND tgname LIKE 'events\\_%'")
+        else:
+            query = "SELECT DISTINCT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'events%'"
+        assert set(db.session.scalars(sa.text(query))) == set(EVENT_SOURCE_TABLES)
+
+
+def listener(app):
+    import psycopg
+
+    url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
+    connection = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+    connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return connection
+
+
+def heard(connection, timeout: float = 0.3) -> int:
+    return len(list(connection.notifies(timeout=timeout)))
+
+
+@postgres_only
+def test_a_change_is_announced_after_its_commit_not_inside_it(app, client, general, supervisor):
+    """The outbox triggers do not NOTIFY: a NOTIFY in the writing transaction makes PostgreSQL commit
+    every writer one at a time (its notify lock is held through the WAL flush). The app sends it
+    after the commit, in a transaction of its own."""
+    connection = listener(app)
+    try:
+        with app.app_context():
+            notifying = db.session.scalar(sa.text(
+                "SELECT count(*) FROM pg_proc WHERE proname LIKE 'events\\_%' AND prosrc LIKE '%pg_notify%'"))
+            assert notifying == 0
+        assert send_sms(client, body="hello").status_code == 200  # a new contact: the session's commit
+        assert heard(connection) >= 1
+        assert send_sms(client, body="again").status_code == 200  # joins it: one autocommitted statement
+        assert heard(connection) >= 1
+        assert client.get("/api/v1/queues/status", headers=supervisor.headers).status_code == 200
+        assert client.get("/api/v1/contacts", headers=supervisor.headers).status_code == 200
+        assert heard(connection) == 0  # reads announce nothing
+    finally:
+        connection.close()
+
+
+@postgres_only
+def test_the_notify_thread_follows_every_poke_with_a_notify_and_shares_one_among_many(app):
+    from app.core.commit_notify import CommitNotifier
+
+    connection = listener(app)
+    url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
+    notifier = CommitNotifier(url.render_as_string(hide_password=False), NOTIFY_CHANNEL)
+    try:
+        notifier.poke()
+        assert heard(connection, 2.0) == 1
+        for _ in range(200):
+            notifier.poke()
+        count = heard(connection, 0.5)
+        assert 1 <= count < 200
+        notifier.poke()  # after a quiet spell: still one more
+        assert heard(connection, 2.0) == 1
+    finally:
+        connection.close()
 
 
 @postgres_only

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict
+from app.core.commit_notify import committed_beside_session
 from app.core.events import publish_committed
 from app.extensions import db
 
@@ -61,7 +62,7 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
         connection = pooled.driver_connection
         connection.autocommit = True
         try:
-            return connection.execute(sql, params, prepare=True).fetchall()
+            rows = connection.execute(sql, params, prepare=True).fetchall()
         finally:
             connection.autocommit = False
     except Exception:
@@ -69,6 +70,8 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
         raise
     finally:
         pooled.close()
+    committed_beside_session(db.engine, sql)  # a write the live-event relays must hear of
+    return rows
 
 
 def execute(stmt, params: dict | None = None):

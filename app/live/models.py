@@ -15,6 +15,10 @@ from app.extensions import db
 EVENT_TYPES = ("offer.created", "offer.ended", "contact.updated", "message.created", "message.updated",
                "queue.status", "user.availability")
 INTERNAL_TYPES = ("stream.revoked",)
+# The tables whose changes the outbox triggers record (migration 0010): a commit that wrote one of them
+# is followed by a NOTIFY on NOTIFY_CHANNEL (app/core/commit_notify.py), which wakes the relays.
+EVENT_SOURCE_TABLES = ("contacts", "messages", "offers", "users", "api_tokens")
+NOTIFY_CHANNEL = "helpline_events"
 # Changes that move the numbers in GET /queues/status.
 QUEUE_MOVING_TYPES = ("contact.updated", "user.availability")
 

@@ -1,9 +1,10 @@
 """One relay per process: it numbers committed outbox rows, fetches new ones and fans them out to
 the streams this process serves.
 
-On PostgreSQL the relay's thread LISTENs on one connection: the triggers NOTIFY `helpline_events`
-when a change commits (whichever process or machine made it, the scheduler's included); the relay
-then numbers (service.number_committed, which NOTIFYs `helpline_events_numbered`), and every
+On PostgreSQL the relay's thread LISTENs on one connection: every process NOTIFYs `helpline_events`
+after a commit that changed what the outbox triggers record (app/core/commit_notify.py; whichever
+process or machine made it, the scheduler's included); the relay then numbers
+(service.number_committed, which NOTIFYs `helpline_events_numbered`), and every
 process's relay fetches `seq > last` and delivers. On SQLite the thread polls every EVENT_POLL_S.
 A stream never touches the database while it waits: it blocks on its own subscription, which the
 relay fills with ready-made frames.
@@ -19,7 +20,7 @@ from flask import Flask
 
 from app.extensions import db
 from app.live import service
-from app.live.models import QUEUE_MOVING_TYPES
+from app.live.models import NOTIFY_CHANNEL, QUEUE_MOVING_TYPES
 from app.live.service import Row, Viewer
 from app.routing.service import queue_positions
 
@@ -362,7 +363,7 @@ class Relay:
 
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         with psycopg.connect(dsn, autocommit=True) as connection:
-            connection.execute("LISTEN helpline_events")
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             connection.execute("LISTEN helpline_events_numbered")
             self.pump()  # whatever committed before we listened
             while not self._stopping.is_set():

@@ -1,0 +1,171 @@
+"""After a commit that changed a watched table, NOTIFY a channel (PostgreSQL), so that every process
+LISTENing on it (the live-events relays) wakes and reads what committed.
+
+Why not NOTIFY inside the writing transaction (a trigger's pg_notify, as migration 0010 first did):
+PostgreSQL takes a database-wide lock when a transaction that notified commits and holds it through
+the commit's WAL flush, so every writing transaction then commits one at a time. Measured on the
+ingest benchmark, that cost 15-20% of webhook throughput. A NOTIFY in a transaction of its own writes
+no WAL that must be flushed, so it holds that lock only for a moment.
+
+Who notices a write: the engine sees every statement; one that INSERTs or UPDATEs a watched table
+marks the thread, and the session's commit then pokes the notifier. Statements run beside the session
+(core.db.autocommitted) poke it themselves. A write committed any other way (a raw engine
+transaction) is still delivered: the relays also wake every second and read what is new.
+
+Who sends: with `background`, one thread per process and database, on a connection of its own.
+A poke only sets a flag, so a request never waits for the NOTIFY, and the commits that land while
+one NOTIFY is on its way share the next one. Without it (tests), the poking thread sends at once.
+The payload is empty: the relays number and read every committed row, whoever wrote it.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import re
+import threading
+import weakref
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+_local = threading.local()  # the notifier owed a poke by this thread's open transaction
+
+
+class CommitNotifier:
+    """NOTIFY from a thread of its own, one NOTIFY for every poke made before it is sent."""
+
+    def __init__(self, dsn: str, channel: str):
+        self.dsn = dsn
+        self.channel = channel
+        self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)
+        self._requested = 0  # pokes so far; `_sent` is the count the last NOTIFY covered
+        self._sent = 0
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        atexit.register(self.flush)
+
+    def poke(self) -> None:
+        """Something committed: a NOTIFY must follow."""
+        with self._lock:
+            self._requested += 1
+            if self._pid != os.getpid():  # first poke, or a forked worker: the parent's thread is not here
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="commit-notify", daemon=True)
+                self._thread.start()
+            self._due.notify()
+
+    def flush(self) -> None:
+        """At exit: a poke the thread has not sent yet is sent now, so nothing waits for the relays' safety net."""
+        with self._lock:
+            owed = self._pid == os.getpid() and self._sent < self._requested
+        if owed:
+            try:
+                with psycopg_connect(self.dsn) as connection:
+                    connection.execute(f"NOTIFY {self.channel}")
+            except Exception as error:  # noqa: BLE001 - exiting anyway; the relays' one-second wake-up delivers
+                log.error("commit notification failed", extra={"error_type": type(error).__name__})
+
+    def _run(self) -> None:
+        connection = None
+        while True:
+            with self._lock:
+                while self._sent >= self._requested:
+                    self._due.wait()
+                covering = self._requested  # every poke so far: their commits are done before this NOTIFY
+            try:
+                if connection is None or connection.closed:
+                    connection = psycopg_connect(self.dsn)
+                connection.execute(f"NOTIFY {self.channel}")
+            except Exception as error:  # noqa: BLE001 - the database went away: retry; relays also wake each second
+                log.error("commit notification failed", extra={"error_type": type(error).__name__})
+                connection = None
+                threading.Event().wait(1.0)
+                continue
+            with self._lock:
+                self._sent = max(self._sent, covering)
+
+
+class InlineNotifier:
+    """NOTIFY at once, from the poking thread (tests: the NOTIFY is out when the request returns), on
+    one connection of its own: never the pool's, which the committing thread may have drained."""
+
+    def __init__(self, dsn: str, channel: str):
+        self.dsn = dsn
+        self.channel = channel
+        self._lock = threading.Lock()
+        self._connection = None
+
+    def poke(self) -> None:
+        with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = psycopg_connect(self.dsn)
+                self._connection.execute(f"NOTIFY {self.channel}")
+            except Exception as error:  # noqa: BLE001 - the relays' one-second wake-up still delivers
+                self._connection = None
+                log.error("commit notification failed", extra={"error_type": type(error).__name__})
+
+
+def psycopg_connect(dsn: str):
+    import psycopg
+
+    return psycopg.connect(dsn, autocommit=True)
+
+
+# One per process, database, channel and kind: the background one is a thread.
+_notifiers: dict[tuple[str, str, bool], CommitNotifier | InlineNotifier] = {}
+_notifiers_lock = threading.Lock()
+_watched: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> (notifier, writes_watched)
+
+
+def notify_after_commits(engine: sa.engine.Engine, channel: str, tables: tuple[str, ...], background: bool) -> None:
+    """Install the watch on `engine` (PostgreSQL only; one notifier per process, database and channel)."""
+    if engine.dialect.name != "postgresql" or engine in _watched:
+        return
+    dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with _notifiers_lock:
+        notifier = _notifiers.get((dsn, channel, background))
+        if notifier is None:
+            notifier = _notifiers[(dsn, channel, background)] = (
+                CommitNotifier(dsn, channel) if background else InlineNotifier(dsn, channel))
+    writes_watched = _watcher(tables)
+    _watched[engine] = (notifier, writes_watched)
+
+    @sa.event.listens_for(engine, "after_cursor_execute")
+    def _note_write(conn, cursor, statement, parameters, context, executemany):
+        if writes_watched(statement):
+            _local.notifier = notifier
+
+
+def committed_beside_session(engine: sa.engine.Engine, statement: str) -> None:
+    """`statement` committed on a connection of its own (core.db.autocommitted): poke if it wrote."""
+    notifier, writes_watched = _watched.get(engine, (None, None))
+    if notifier is not None and writes_watched(statement):
+        notifier.poke()
+
+
+def _watcher(tables: tuple[str, ...]):
+    pattern = re.compile(r"\b(?:INSERT\s+INTO|UPDATE)\s+(?:%s)\b" % "|".join(map(re.escape, tables)), re.IGNORECASE)
+
+    @lru_cache(maxsize=1024)  # statements repeat: the ORM's and ours are cached strings
+    def writes_watched(statement: str) -> bool:
+        return pattern.search(statement) is not None
+
+    return writes_watched
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _poke_after_commit(session: Session) -> None:
+    notifier = getattr(_local, "notifier", None)
+    if notifier is not None:
+        _local.notifier = None
+        notifier.poke()
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_on_rollback(session: Session, previous_transaction) -> None:
+    _local.notifier = None
