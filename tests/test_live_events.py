@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime, timedelta
 
 import pytest
@@ -579,6 +580,30 @@ def test_the_notify_thread_follows_every_poke_with_a_notify_and_shares_one_among
         assert 1 <= count < 200
         notifier.poke()  # after a quiet spell: still one more
         assert heard(connection, 2.0) == 1
+    finally:
+        connection.close()
+
+
+@postgres_only
+def test_a_forked_worker_notifies_from_a_thread_of_its_own(app):
+    """gunicorn forks its workers: the parent's notifier thread is not in the child."""
+    from app.core.commit_notify import CommitNotifier
+
+    connection = listener(app)
+    url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
+    notifier = CommitNotifier(url.render_as_string(hide_password=False), NOTIFY_CHANNEL)
+    try:
+        notifier.poke()
+        assert heard(connection, 2.0) == 1
+        child = os.fork()
+        if child == 0:  # the worker: poke, give its new thread time to send, leave without atexit
+            try:
+                notifier.poke()
+                threading.Event().wait(1.0)
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert heard(connection, 1.0) == 1
     finally:
         connection.close()
 

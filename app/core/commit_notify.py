@@ -40,28 +40,32 @@ class CommitNotifier:
     def __init__(self, dsn: str, channel: str):
         self.dsn = dsn
         self.channel = channel
-        self._lock = threading.Lock()
-        self._due = threading.Condition(self._lock)
         self._requested = 0  # pokes so far; `_sent` is the count the last NOTIFY covered
         self._sent = 0
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._start_afresh()
+        os.register_at_fork(after_in_child=self._start_afresh)  # a forked worker has no thread yet
         atexit.register(self.flush)
+
+    def _start_afresh(self) -> None:
+        self._lock = threading.Lock()
+        self._due = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+        self._waiting = False
 
     def poke(self) -> None:
         """Something committed: a NOTIFY must follow."""
         with self._lock:
             self._requested += 1
-            if self._pid != os.getpid():  # first poke, or a forked worker: the parent's thread is not here
-                self._pid = os.getpid()
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="commit-notify", daemon=True)
                 self._thread.start()
-            self._due.notify()
+            elif self._waiting:  # a thread busy sending loops round by itself: no wake-up to pay for
+                self._due.notify()
 
     def flush(self) -> None:
         """At exit: a poke the thread has not sent yet is sent now, so nothing waits for the relays' safety net."""
         with self._lock:
-            owed = self._pid == os.getpid() and self._sent < self._requested
+            owed = self._thread is not None and self._sent < self._requested
         if owed:
             try:
                 with psycopg_connect(self.dsn) as connection:
@@ -74,7 +78,9 @@ class CommitNotifier:
         while True:
             with self._lock:
                 while self._sent >= self._requested:
+                    self._waiting = True
                     self._due.wait()
+                    self._waiting = False
                 covering = self._requested  # every poke so far: their commits are done before this NOTIFY
             try:
                 if connection is None or connection.closed:
