@@ -564,48 +564,44 @@ def test_a_change_is_announced_after_its_commit_not_inside_it(app, client, gener
         connection.close()
 
 
-@postgres_only
-def test_the_notify_thread_follows_every_poke_with_a_notify_and_shares_one_among_many(app):
+@pytest.fixture
+def notifier_heard(app):
+    """A notifier thread that has sent its first NOTIFY, and a connection listening to it."""
     from app.core.commit_notify import CommitNotifier
 
     connection = listener(app)
     url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
     notifier = CommitNotifier(url.render_as_string(hide_password=False), NOTIFY_CHANNEL)
-    try:
-        notifier.poke()
-        assert heard(connection, 2.0) == 1
-        for _ in range(200):
-            notifier.poke()
-        count = heard(connection, 0.5)
-        assert 1 <= count < 200
-        notifier.poke()  # after a quiet spell: still one more
-        assert heard(connection, 2.0) == 1
-    finally:
-        connection.close()
+    notifier.poke()
+    assert heard(connection, 2.0) == 1
+    yield notifier, connection
+    connection.close()
 
 
 @postgres_only
-def test_a_forked_worker_notifies_from_a_thread_of_its_own(app):
+def test_the_notify_thread_follows_every_poke_with_a_notify_and_shares_one_among_many(notifier_heard):
+    notifier, connection = notifier_heard
+    for _ in range(200):
+        notifier.poke()
+    count = heard(connection, 0.5)
+    assert 1 <= count < 200
+    notifier.poke()  # after a quiet spell: still one more
+    assert heard(connection, 2.0) == 1
+
+
+@postgres_only
+def test_a_forked_worker_notifies_from_a_thread_of_its_own(notifier_heard):
     """gunicorn forks its workers: the parent's notifier thread is not in the child."""
-    from app.core.commit_notify import CommitNotifier
-
-    connection = listener(app)
-    url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
-    notifier = CommitNotifier(url.render_as_string(hide_password=False), NOTIFY_CHANNEL)
-    try:
-        notifier.poke()
-        assert heard(connection, 2.0) == 1
-        child = os.fork()
-        if child == 0:  # the worker: poke, give its new thread time to send, leave without atexit
-            try:
-                notifier.poke()
-                threading.Event().wait(1.0)
-            finally:
-                os._exit(0)
-        os.waitpid(child, 0)
-        assert heard(connection, 1.0) == 1
-    finally:
-        connection.close()
+    notifier, connection = notifier_heard
+    child = os.fork()
+    if child == 0:  # the worker: poke, give its new thread time to send, leave without atexit
+        try:
+            notifier.poke()
+            threading.Event().wait(1.0)
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    assert heard(connection, 1.0) == 1
 
 
 @postgres_only
