@@ -12,7 +12,27 @@ class HelplineFlask(Flask):
 
     The pool is discarded when that is detected, so the retry gets a fresh connection. Only a
     request that has committed nothing is retried (app/core/events.py keeps that flag, for the
-    request's session and for statements autocommitted beside it): the retry cannot do anything twice."""
+    request's session and for statements autocommitted beside it): the retry cannot do anything twice.
+
+    Also: ensure_sync remembers its answer per function. Flask asks it of every hook and view on
+    every request (inspect.iscoroutinefunction, 16 times for a webhook) and ours never change kind."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._sync_checked: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._sync_checked[func]
+        except (KeyError, TypeError):  # TypeError: an unhashable callable, asked every time
+            wrapped = super().ensure_sync(func)
+        if len(self._sync_checked) > 4096:  # per-request callables (after_this_request) must not pile up
+            self._sync_checked.clear()
+        try:
+            self._sync_checked[func] = wrapped
+        except TypeError:
+            pass
+        return wrapped
 
     def handle_user_exception(self, error):
         from app.core.events import committed_in_this_context
@@ -123,7 +143,8 @@ def _init_extensions(app: Flask) -> None:
         from app.live.models import EVENT_SOURCE_TABLES, NOTIFY_CHANNEL
 
         # The relays LISTEN on NOTIFY_CHANNEL (README, Live events).
-        notify_after_commits(db.engine, NOTIFY_CHANNEL, EVENT_SOURCE_TABLES, background=app.config["EVENT_NOTIFY_THREAD"])
+        notify_after_commits(db.engine, NOTIFY_CHANNEL, EVENT_SOURCE_TABLES, background=app.config["EVENT_NOTIFY_THREAD"],
+                             min_interval=app.config["EVENT_NOTIFY_INTERVAL_MS"] / 1000)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), compare_type=True)
     limiter.init_app(app)
     # One Api per app: flask-smorest keeps the spec on the Api object.

@@ -244,7 +244,9 @@ def main() -> None:
         bare_port = free_port()
         bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path, model)
         try:
+            bare_cpu_before = cpu_seconds()
             baseline = run_wrk(bare_port, requests_file, args)
+            bare_cpu = cpu_used(bare_cpu_before, cpu_seconds())
         finally:
             stop(bare)
         print(
@@ -254,7 +256,8 @@ def main() -> None:
         )
         if args.cpu:
             per_msg = {name: 1000 * seconds / max(1, ingest["requests"]) for name, seconds in sorted(cpu.items())}
-            print("cpu_ms_per_msg " + " ".join(f"{name}={ms:.2f}" for name, ms in per_msg.items()))
+            print("cpu_ms_per_msg " + " ".join(f"{name}={ms:.2f}" for name, ms in per_msg.items())
+                  + f" bare_gunicorn={1000 * bare_cpu.get('gunicorn', 0.0) / max(1, baseline['requests']):.2f}")
         if args.profile:
             summarise_profile(args.profile)
         if ingest["non2xx"]:

@@ -141,6 +141,8 @@ class BaseConfig:
     # PostgreSQL: the NOTIFY after a commit is sent by a thread of its own (app/core/commit_notify.py);
     # tests send it from the committing thread.
     EVENT_NOTIFY_THREAD = True
+    # ...and at most one every this many ms per process: the commits of a busy spell share a NOTIFY.
+    EVENT_NOTIFY_INTERVAL_MS = 20
 
     # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
     # Empty: public internet addresses only. Operator configuration, never a helpline setting.
@@ -182,7 +184,7 @@ class BaseConfig:
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
             settings["PROXY_FIX_HOPS"] = int(_env("PROXY_FIX_HOPS"))
-        for name in ("EVENT_STREAMS_PER_PROCESS", "EVENT_RETENTION_H"):
+        for name in ("EVENT_STREAMS_PER_PROCESS", "EVENT_RETENTION_H", "EVENT_NOTIFY_INTERVAL_MS"):
             if _env(name) is not None:
                 settings[name] = int(_env(name))
         if settings["EVENT_RETENTION_H"] < 24:

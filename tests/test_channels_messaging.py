@@ -118,6 +118,26 @@ def test_a_tampered_body_or_query_is_403(app, client, helpline):
     assert messages(app) == []
 
 
+def test_a_signature_over_the_url_with_its_port_is_accepted(app, client, helpline):
+    """Twilio has signed with and without the port; our one-HMAC check falls back to the SDK's two."""
+    from twilio.request_validator import RequestValidator
+
+    from tests.channel_helpers import BASE_URL
+    from tests.conftest import AUTH_TOKEN
+
+    params = sms()
+    with_port = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + ":443" + PATH, params)
+    response = client.post(PATH, data=params, headers={"X-Twilio-Signature": with_port})
+    assert response.status_code == 200 and len(messages(app)) == 2
+
+
+def test_an_unknown_signature_algorithm_is_403(app, client, helpline):
+    params = sms()
+    headers = {"X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_MD5"}
+    assert_error(post_signed(client, PATH, params, headers=headers), 403, "bad_signature")
+    assert messages(app) == []
+
+
 def test_query_strings_are_part_of_the_signed_url(app, client, helpline):
     response = post_signed(client, PATH + "?source=primary", sms())
     assert response.status_code == 200 and len(messages(app)) == 2

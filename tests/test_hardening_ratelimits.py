@@ -92,3 +92,19 @@ def test_workers_share_the_counters_through_redis(app, counsellor):
     assert worker(3) == [401, 401, 401]
     assert worker(3) == [401, 401, 429]
 
+
+
+def test_webhooks_skip_the_limiter_and_other_routes_still_meet_it(app, client, helpline, monkeypatch):
+    """Webhooks are signed, not limited: the limiter's per-request check does not even run for them."""
+    from flask_limiter import Limiter
+
+    from tests.channel_helpers import send_sms
+
+    checked = []
+    original = Limiter._check_request_limit
+    monkeypatch.setattr(Limiter, "_check_request_limit",
+                        lambda self, *args, **kwargs: checked.append(1) or original(self, *args, **kwargs))
+    assert send_sms(client).status_code == 200
+    assert checked == []
+    client.get("/healthz")
+    assert checked

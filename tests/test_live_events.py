@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -587,6 +588,27 @@ def test_the_notify_thread_follows_every_poke_with_a_notify_and_shares_one_among
     assert 1 <= count < 200
     notifier.poke()  # after a quiet spell: still one more
     assert heard(connection, 2.0) == 1
+
+
+@postgres_only
+def test_under_load_the_notify_thread_sends_at_most_one_notify_per_interval(app):
+    """EVENT_NOTIFY_INTERVAL_MS: a burst's pokes share NOTIFYs; a poke after a quiet spell goes at once."""
+    from app.core.commit_notify import CommitNotifier
+
+    connection = listener(app)
+    try:
+        url = sa.engine.make_url(app.config["DATABASE_URL"]).set(drivername="postgresql")
+        notifier = CommitNotifier(url.render_as_string(hide_password=False), NOTIFY_CHANNEL, min_interval=0.5)
+        started = time.monotonic()
+        while time.monotonic() - started < 1.0:  # 100 commits in a second
+            notifier.poke()
+            time.sleep(0.01)
+        assert 2 <= heard(connection, 0.8) <= 4  # at 0, 0.5, 1.0 s (and the tail)
+        time.sleep(0.6)
+        notifier.poke()
+        assert heard(connection, 0.3) == 1  # well within the interval: not held back after a quiet spell
+    finally:
+        connection.close()
 
 
 @postgres_only

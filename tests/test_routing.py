@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, strategies as st
 import sqlalchemy as sa
 
 from app.core.time import utcnow
@@ -200,6 +201,20 @@ def test_risk_phrases_match_words_not_substrings(app, client, general, helpline)
     send_sms(client, sender="+447700900222", body="quiero morirme de risa")
     flagged = [c.risk_flag for c in contacts(app)]
     assert flagged == [True, False]
+
+
+@given(st.text(max_size=80))
+def test_risk_words_of_plain_ascii_take_the_short_way_to_the_same_words(text):
+    """words() skips Unicode folding for ASCII text: the same tokens as the full path."""
+    import unicodedata
+
+    from app.helplines.risk import _WORD, words
+
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    full = tuple(_WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch))))
+    assert words(text) == full
+    ascii_text = text.encode("ascii", "ignore").decode()
+    assert words(ascii_text) == tuple(_WORD.findall(unicodedata.normalize("NFKD", ascii_text.casefold())))
 
 
 def test_queue_position_notice(app, client, general, helpline):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Response, current_app, g, request, send_file, url_for
 from flask_smorest import Blueprint
 from markupsafe import escape
-from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.request_validator import RequestValidator, compare, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.channels import spool, webchat
@@ -47,6 +47,21 @@ def _signed_url() -> str:
     return f"{base}{request.path}" + (f"?{query}" if query else "")
 
 
+def _twilio_signature_valid(auth_token: str, url: str, form, signature: str, algorithm: str) -> bool:
+    """The SDK's check, with one HMAC instead of two for a signature over the URL as we build it.
+
+    RequestValidator.validate always computes two HMACs, over the URL without and with its port
+    (Twilio has signed both ways). The URL we build is one of the two, so try it alone first, and
+    run the full check only when that fails: the same answer, at half the cost in the usual case."""
+    validator = RequestValidator(auth_token)
+    try:
+        if compare(validator.compute_signature(url, form, algorithm), signature):
+            return True
+    except ValueError:  # an algorithm the SDK does not know: validate() refuses it (and logs why)
+        pass
+    return validator.validate(url, form, signature, algorithm)
+
+
 @webhooks_blp.before_request
 def _verify_twilio_request():
     """404 unknown helpline, 415 not a form, 403 bad signature or another account: before anything is read or stored."""
@@ -59,9 +74,8 @@ def _verify_twilio_request():
         raise Forbidden("This helpline has no Twilio credentials configured.", code="not_configured")
     algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not RequestValidator(helpline.twilio_auth_token).validate(
-        _signed_url(), request.form, signature, algorithm
-    ):
+    if not signature or not _twilio_signature_valid(helpline.twilio_auth_token, _signed_url(), request.form, signature,
+                                                    algorithm):
         raise Forbidden("The Twilio signature is missing or wrong.", code="bad_signature")
     if request.form.get("AccountSid") != helpline.twilio_account_sid:
         raise Forbidden("The request is for another Twilio account.", code="wrong_account")

@@ -77,7 +77,7 @@ class DataCipher:
         if self._index_key is None:
             raise CryptoNotConfigured("create_app() configures encryption before any database use")
         message = purpose.encode() + b"\x00" + value.encode("utf-8")
-        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._index_key, message, "sha256").hex()  # one-shot: the same HMAC, without an object
 
 
 def _app_cipher() -> DataCipher:

@@ -13,6 +13,8 @@ _WORD = re.compile(r"\w+")
 
 
 def words(text: str) -> tuple[str, ...]:
+    if text.isascii():  # most messages: no accents to strip, and casefold() is lower() (per character, the slow part)
+        return tuple(_WORD.findall(text.lower()))
     folded = unicodedata.normalize("NFKD", text.casefold())
     return tuple(_WORD.findall("".join(ch for ch in folded if not unicodedata.combining(ch))))
 

@@ -18,6 +18,7 @@ from collections import defaultdict, deque
 
 from flask import Flask
 
+from app.core.commit_notify import psycopg_connect, psycopg_dsn
 from app.extensions import db
 from app.live import service
 from app.live.models import NOTIFY_CHANNEL, QUEUE_MOVING_TYPES
@@ -358,11 +359,7 @@ class Relay:
                 and note.payload.isdigit() and int(note.payload) <= self.last_seq)
 
     def _listen(self, url: str) -> None:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as connection:
+        with psycopg_connect(psycopg_dsn(url)) as connection:
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
             connection.execute("LISTEN helpline_events_numbered")
             self.pump()  # whatever committed before we listened

@@ -10,7 +10,8 @@ through the PostgreSQL ingest fast path (one raw CTE). A trigger records every s
 same transaction whichever path made it, with no extra round trip, and code added later cannot
 forget to. The rows hold ids and non-personal fields only; message text stays in `messages`
 (encrypted) and is read when an event is delivered to someone allowed to read it.
-On PostgreSQL each row also NOTIFYs `helpline_events` with its id, delivered on commit.
+On PostgreSQL each row also NOTIFYs `helpline_events` with its id, delivered on commit (as first
+built: migration 0021 removed that NOTIFY, which the app now sends after the commit instead).
 """
 from alembic import op
 import sqlalchemy as sa
