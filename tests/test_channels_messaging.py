@@ -53,6 +53,27 @@ def test_a_new_contact_numbers_its_first_message_and_replies_in_order(app, clien
     assert contact.last_seq == 4
 
 
+def test_a_new_contacts_message_and_replies_go_in_with_one_insert(app, client, helpline, general_queue):
+    """One round trip for a new thread's messages, however many automatic replies it gets."""
+    set_settings(app, helpline, queue_position_notice=True)
+    inserts = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO MESSAGES"):
+            inserts.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        send_sms(client, body="first")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(inserts) == 1
+    assert [(m.seq, m.sender, m.status) for m in messages(app)] == [
+        (1, "visitor", "received"), (2, "system", "sent"), (3, "system", "sent")]
+
+
 def test_later_messages_join_the_live_contact_without_replies(app, client, helpline):
     send_sms(client, body="one")
     assert twiml_messages(send_sms(client, body="two", sender="+44 7700 900123")) == []  # same number, other spelling

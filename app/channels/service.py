@@ -28,7 +28,7 @@ from app.channels.hours import closed_reason
 from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
-from app.core.db import autocommitted, dialect_name, execute, insert_ignoring_conflict
+from app.core.db import autocommitted, dialect_name, execute, insert_ignoring_conflict, insert_many_ignoring_conflict
 from app.core.errors import Conflict, ValidationFailed
 from app.core.events import commit, emit, mark_committed_outside_session
 from app.core.ids import new_id
@@ -212,16 +212,19 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
         if surveyed is not None:
             return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
         _open(helpline, inbound, result, with_message=True, thread_key=thread_key)
-    else:
-        result.contact_id, result.status = live.id, live.status
+        result.message_id = _store_first_messages(helpline.id, result, inbound, reply_mode)
+        if result.message_id is None:
+            return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+        return result
+    result.contact_id, result.status = live.id, live.status
 
     result.message_id = _store_inbound(helpline.id, result, inbound)
     if result.message_id is None:
         return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
 
-    if live is not None and live.status == "bot":
+    if live.status == "bot":
         _advance_bot(helpline, result, live, inbound.body)
-    if live is not None and risk.matches(helpline.risk_phrases, inbound.body):
+    if risk.matches(helpline.risk_phrases, inbound.body):
         execute(sa.update(_contacts).where(_contacts.c.id == live.id).values(priority="urgent", risk_flag=True))
     _store_replies(helpline.id, result, reply_mode)
     return result
@@ -296,18 +299,56 @@ def _next_seq(result: Received) -> int:
     return result.next_seq - 1
 
 
-def _store_inbound(helpline_id: str, result: Received, inbound: Inbound) -> int | None:
-    values = {
+def _inbound_values(helpline_id: str, result: Received, inbound: Inbound) -> dict:
+    return {
         "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "inbound", "sender": "visitor",
         "body": inbound.body, "provider_sid": inbound.provider_sid, "client_key": inbound.client_key,
         "status": "received", "attempts": 0, "num_media": inbound.num_media, "created_at": utcnow(),
-        "seq": _next_seq(result),
+        "seq": _next_seq(result), "sent_at": None, "next_attempt_at": None,
     }
-    if inbound.provider_sid:
-        return insert_ignoring_conflict(_messages, values, ["provider_sid"])
-    if inbound.client_key:
-        return insert_ignoring_conflict(_messages, values, ["client_key"])
+
+
+def _reply_values(helpline_id: str, result: Received, text: str, reply_mode: str, now) -> dict:
+    values = {
+        "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "outbound", "sender": "system",
+        "body": text, "provider_sid": None, "client_key": None, "attempts": 0, "num_media": 0, "created_at": now,
+        "seq": _next_seq(result), "sent_at": None, "next_attempt_at": None,
+    }
+    if reply_mode == REPLY_REST:
+        # Sent after commit; the retry job picks it up if this process dies first.
+        values.update(status="pending", next_attempt_at=now + PENDING_GRACE)
+    else:
+        values.update(status="sent", sent_at=now)
+    return values
+
+
+def _unique_key(inbound: Inbound) -> str | None:
+    """The column whose unique constraint makes a redelivered message store nothing."""
+    return "provider_sid" if inbound.provider_sid else "client_key" if inbound.client_key else None
+
+
+def _store_inbound(helpline_id: str, result: Received, inbound: Inbound) -> int | None:
+    values = _inbound_values(helpline_id, result, inbound)
+    key = _unique_key(inbound)
+    if key is not None:
+        return insert_ignoring_conflict(_messages, values, [key])
     return execute(_INSERT_MESSAGE, values).scalar()
+
+
+def _store_first_messages(helpline_id: str, result: Received, inbound: Inbound, reply_mode: str) -> int | None:
+    """A new contact's first message and its automatic replies, in one INSERT of several rows (one
+    round trip, not one per message). None when the message was stored before: the caller rolls
+    back, so neither the contact nor the replies are kept."""
+    rows = [_inbound_values(helpline_id, result, inbound)]
+    now = utcnow()
+    rows += [_reply_values(helpline_id, result, text, reply_mode, now) for text in result.replies]
+    ids_by_seq = dict(insert_many_ignoring_conflict(_messages, rows, _unique_key(inbound), ("seq", "id")))
+    if rows[0]["seq"] not in ids_by_seq:
+        return None
+    result.reply_ids.extend(ids_by_seq[row["seq"]] for row in rows[1:])
+    if reply_mode == REPLY_REST:
+        emit(RepliesQueued(tuple(result.reply_ids)))
+    return ids_by_seq[rows[0]["seq"]]
 
 
 def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) -> None:
@@ -337,16 +378,7 @@ def _store_replies(helpline_id: str, result: Received, reply_mode: str) -> None:
     """Keep every automatic reply in the transcript, so the counsellor sees what the child was told."""
     now = utcnow()
     for text in result.replies:
-        values = {
-            "helpline_id": helpline_id, "contact_id": result.contact_id, "direction": "outbound", "sender": "system",
-            "body": text, "attempts": 0, "created_at": now, "seq": _next_seq(result),
-        }
-        if reply_mode == REPLY_REST:
-            # Sent after commit; the retry job picks it up if this process dies first.
-            values.update(status="pending", next_attempt_at=now + PENDING_GRACE)
-        else:
-            values.update(status="sent", sent_at=now)
-        result.reply_ids.append(execute(_INSERT_MESSAGE, values).scalar())
+        result.reply_ids.append(execute(_INSERT_MESSAGE, _reply_values(helpline_id, result, text, reply_mode, now)).scalar())
     if reply_mode == REPLY_REST:
         emit(RepliesQueued(tuple(result.reply_ids)))
 

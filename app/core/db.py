@@ -36,6 +36,23 @@ def insert_ignoring_conflict(table: sa.Table, values: dict, conflict_columns: li
 
 
 @lru_cache(maxsize=64)
+def _insert_many_stmt(dialect: str, table: sa.Table, conflict_column: str | None, returning: tuple[str, ...]):
+    if conflict_column is None:
+        return sa.insert(table).returning(*(table.c[name] for name in returning))
+    return _insert_ignoring_conflict_stmt(dialect, table, (conflict_column,), returning[0]).returning(
+        *(table.c[name] for name in returning[1:]))
+
+
+def insert_many_ignoring_conflict(table: sa.Table, rows: list[dict], conflict_column: str | None,
+                                  returning: tuple[str, ...]) -> list[tuple]:
+    """Several rows in one INSERT (SQLAlchemy's "insertmanyvalues": one statement, one round trip),
+    skipping any that `conflict_column`'s unique constraint refuses; the `returning` columns of the
+    rows stored, in no promised order. Every row must name the same columns."""
+    stmt = _insert_many_stmt(dialect_name(), table, conflict_column, returning)
+    return [tuple(row) for row in db.session.connection().execute(stmt, rows)]
+
+
+@lru_cache(maxsize=64)
 def upsert_returning_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(table)
