@@ -146,8 +146,9 @@ def run_wrk(port: int, requests_file: Path, args) -> dict:
     return result
 
 
-def prepare(env: dict, args) -> tuple[Path, int]:
-    """Migrate, create the helpline, open live contacts for the returning addresses, write the signed requests."""
+def prepare(env: dict, args) -> tuple[Path, int, object]:
+    """Migrate, create the helpline, open live contacts for the returning addresses, write the signed requests.
+    Returns the requests' file, the number of live contacts and the app used (bench/webhook_cpu.py runs it)."""
     subprocess.run([str(BIN / "flask"), "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.environ.update(env)
@@ -181,7 +182,7 @@ def prepare(env: dict, args) -> tuple[Path, int]:
                 "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
             }
             out.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
-    return requests_file, len(returning)
+    return requests_file, len(returning), app
 
 
 def count_inbound(pg_url: str) -> int:
@@ -223,7 +224,7 @@ def main() -> None:
     log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{os.getpid()}.log"
     requests_file = None
     try:
-        requests_file, warm = prepare(env, args)
+        requests_file, warm, _ = prepare(env, args)
         model = ("--worker-class", args.worker_class, "--threads", str(args.threads))
         server = start_gunicorn("wsgi:app", port, env, args.workers, log_path, model)
         profiler = start_profiler(server, args, args.duration) if args.profile else None
