@@ -23,6 +23,8 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+
+
 class HelplineLimiter(Limiter):
     """Flask-Limiter, minus its per-request check on Twilio's webhooks: they are signed, never limited
     (a request filter says so, app/__init__.py), and the busiest route, where the check cost 6% of a

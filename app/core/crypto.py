@@ -10,7 +10,6 @@ a name token) is also stored as an HMAC-SHA256 under a separate index key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
