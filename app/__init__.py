@@ -204,7 +204,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.stats.views import blp as stats_blp
 
     from app.core.docs import blp as docs_assets_blp
-    from app.extensions import limiter
+    from app.extensions import is_twilio_webhook, limiter
 
     app.register_blueprint(docs_assets_blp)
     api = app.extensions["helpline_api"]
@@ -214,16 +214,10 @@ def _register_blueprints(app: Flask) -> None:
         api.register_blueprint(blueprint)
     # Twilio's webhooks are signed and not rate limited. A request filter answers before the limiter
     # resolves any limits (exempting the blueprint still resolves them on every webhook).
-    limiter.request_filter(_is_twilio_webhook)
+    limiter.request_filter(is_twilio_webhook)
     from app.core.openapi import document_error_responses
 
     document_error_responses(api)
-
-
-def _is_twilio_webhook() -> bool:
-    from flask import request
-
-    return request.blueprint == "webhooks"
 
 
 def _register_cli(app: Flask) -> None:
