@@ -56,3 +56,38 @@ def rotated_data_key(app):
             use(f"{test_key},{new_key}")
             rotate_all()
             app.extensions["data_cipher"] = original
+
+
+@contextlib.contextmanager
+def statements_sent(app):
+    """Every SQL statement sent while inside, in order: on PostgreSQL at psycopg's cursor, which also
+    sees what core.db sends through the driver; on SQLite at the engine."""
+    import sqlalchemy as sa
+
+    sent: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        original = psycopg.Cursor.execute
+
+        def execute(cursor, query, *args, **kwargs):
+            sent.append(query if isinstance(query, str) else str(query))
+            return original(cursor, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = execute
+        try:
+            yield sent
+        finally:
+            psycopg.Cursor.execute = original
+        return
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)

@@ -12,7 +12,7 @@ from tests.channel_helpers import (
     HELPLINE_NUMBER, contacts, messages, post_signed, send_sms, set_settings, sid, sign, sms, twiml_messages,
 )
 from tests.conftest import ACCOUNT_SID
-from tests.helpers import assert_error
+from tests.helpers import assert_error, statements_sent
 
 PATH = "/webhooks/main/twilio/messaging"
 QUEUED = DEFAULT_SETTINGS["messages"]["queued"]
@@ -56,20 +56,9 @@ def test_a_new_contact_numbers_its_first_message_and_replies_in_order(app, clien
 def test_a_new_contacts_message_and_replies_go_in_with_one_insert(app, client, helpline, general_queue):
     """One round trip for a new thread's messages, however many automatic replies it gets."""
     set_settings(app, helpline, queue_position_notice=True)
-    inserts = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO MESSAGES"):
-            inserts.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with statements_sent(app) as sent:
         send_sms(client, body="first")
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    assert len(inserts) == 1
+    assert len([s for s in sent if s.lstrip().upper().startswith("INSERT INTO MESSAGES")]) == 1
     assert [(m.seq, m.sender, m.status) for m in messages(app)] == [
         (1, "visitor", "received"), (2, "system", "sent"), (3, "system", "sent")]
 

@@ -2,9 +2,9 @@
 
 This is the ingest hot path. On PostgreSQL a message joining a live contact is one
 autocommitted statement (find the contact, take the seq, insert ON CONFLICT DO NOTHING);
-a new thread's first message is one transaction of four statements (profile and its flags,
-the contact with its seqs counted, the message, the automatic reply), with SQLAlchemy Core
-statements rather than ORM objects. A redelivered webhook (same
+a new thread's first message is one transaction of three statements (profile and its flags,
+the contact with its seqs counted, the message and its automatic replies in one INSERT), SQLAlchemy
+Core statements sent by the driver itself (core.db.execute_rows), not ORM objects. A redelivered webhook (same
 MessageSid) hits the unique constraint and stores nothing new, also when both
 copies arrive at once. Two first messages racing from one new address meet the
 "one live contact per thread" index: the loser retries and joins the winner.
@@ -28,7 +28,9 @@ from app.channels.hours import closed_reason
 from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, take_message_seq
 from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
-from app.core.db import autocommitted, dialect_name, execute, insert_ignoring_conflict, insert_many_ignoring_conflict
+from app.core.db import (
+    autocommitted, dialect_name, execute, execute_rows, insert_ignoring_conflict, insert_many_ignoring_conflict,
+)
 from app.core.errors import Conflict, ValidationFailed
 from app.core.events import commit, emit, mark_committed_outside_session
 from app.core.ids import new_id
@@ -273,7 +275,7 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, *, with_
     # Nobody else sees the row before commit, so its messages' seqs are counted here, and the row
     # goes in with the last of them: no UPDATE per message (take_message_seq) for a new contact.
     values["last_seq"] = int(with_message) + len(result.replies)
-    execute(_INSERT_CONTACT, values)
+    execute_rows(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
     result.next_seq = 1
     if values["status"] == "queued":

@@ -8,8 +8,9 @@ ingest benchmark, that cost 15-20% of webhook throughput. A NOTIFY in a transact
 no WAL that must be flushed, so it holds that lock only for a moment.
 
 Who notices a write: the engine sees every statement; one that INSERTs or UPDATEs a watched table
-marks the thread, and the session's commit then pokes the notifier. Statements run beside the session
-(core.db.autocommitted) poke it themselves. A write committed any other way (a raw engine
+marks the thread, and the session's commit then pokes the notifier; statements the session's connection
+runs through the driver (core.db.execute_rows) mark it the same way. Statements run beside the
+session (core.db.autocommitted) poke it themselves. A write committed any other way (a raw engine
 transaction) is still delivered: the relays also wake every second and read what is new.
 
 Who sends: with `background`, one thread per process and database, on a connection of its own.
@@ -165,6 +166,14 @@ def notify_after_commits(engine: sa.engine.Engine, channel: str, tables: tuple[s
     def _note_write(conn, cursor, statement, parameters, context, executemany):
         if writes_watched(statement):
             _local.notifier = notifier
+
+
+def note_session_write(engine: sa.engine.Engine, statement: str) -> None:
+    """`statement` ran on the session's connection through the driver (core.db.execute_rows),
+    which the engine's cursor events do not see: the session's commit owes a poke if it wrote."""
+    notifier, writes_watched = _watched.get(engine, (None, None))
+    if notifier is not None and writes_watched(statement):
+        _local.notifier = notifier
 
 
 def committed_beside_session(engine: sa.engine.Engine, statement: str) -> None:

@@ -1,15 +1,17 @@
 """Statements that differ by database dialect, built once and reused (the ingest hot path runs them per message)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.core.errors import Conflict
-from app.core.commit_notify import committed_beside_session
+from app.core.commit_notify import committed_beside_session, note_session_write
 from app.core.events import publish_committed
 from app.extensions import db
 
@@ -43,13 +45,79 @@ def _insert_many_stmt(dialect: str, table: sa.Table, conflict_column: str | None
         *(table.c[name] for name in returning[1:]))
 
 
+@lru_cache(maxsize=64)
+def _insert_rows_stmt(table: sa.Table, columns: tuple[str, ...], count: int, conflict_column: str | None,
+                      returning: tuple[str, ...]):
+    """INSERT of `count` rows in one VALUES list, each column of row n a bind named `<column>_<n>`."""
+    rows = [{name: sa.bindparam(f"{name}_{n}", type_=table.c[name].type) for name in columns} for n in range(count)]
+    return _insert_many_stmt("postgresql", table, conflict_column, returning).values(rows)
+
+
 def insert_many_ignoring_conflict(table: sa.Table, rows: list[dict], conflict_column: str | None,
                                   returning: tuple[str, ...]) -> list[tuple]:
-    """Several rows in one INSERT (SQLAlchemy's "insertmanyvalues": one statement, one round trip),
-    skipping any that `conflict_column`'s unique constraint refuses; the `returning` columns of the
-    rows stored, in no promised order. Every row must name the same columns."""
+    """Several rows in one INSERT (one statement, one round trip), skipping any that
+    `conflict_column`'s unique constraint refuses; the `returning` columns of the rows stored, in no
+    promised order. Every row must name the same columns. On PostgreSQL one VALUES list through the
+    driver (execute_rows); elsewhere SQLAlchemy's "insertmanyvalues" makes the same statement."""
+    if dialect_name() == "postgresql":
+        columns = tuple(rows[0])
+        stmt = _insert_rows_stmt(table, columns, len(rows), conflict_column, returning)
+        return execute_rows(stmt, {f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in columns})
     stmt = _insert_many_stmt(dialect_name(), table, conflict_column, returning)
     return [tuple(row) for row in db.session.connection().execute(stmt, rows)]
+
+
+@dataclass(frozen=True)
+class _DriverPlan:
+    sql: str
+    # Each bind's name and what SQLAlchemy would do to its value first (encrypt, JSON-encode, ...).
+    processors: tuple[tuple[str, Callable | None], ...]
+    # The values the statement itself carries (literals in it), for the binds a call does not name.
+    fixed: dict
+
+
+@lru_cache(maxsize=256)
+def _driver_plan(dialect: sa.engine.Dialect, stmt, keys: tuple[str, ...]) -> _DriverPlan:
+    compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch or getattr(compiled, "_render_postcompile", False):
+        # Column defaults computed in Python, or IN lists expanded per call: the engine's job, not ours.
+        raise ValueError("execute_rows needs every defaulted column given and no expanding binds")
+    fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if name not in keys}
+    return _DriverPlan(compiled.string, tuple(
+        (name, bind.type.dialect_impl(dialect).bind_processor(dialect)) for name, bind in compiled.binds.items()),
+        fixed)
+
+
+def execute_rows(stmt, params: dict) -> list[tuple]:
+    """A prebuilt Core statement on the session's connection and transaction; its rows as tuples.
+
+    On PostgreSQL the driver sends it itself, server-side prepared: the SQL SQLAlchemy compiles
+    (once per statement and set of keys), with the values its column types make (encrypted,
+    JSON-encoded), and none of the engine's per-statement execution work, which was most of a new
+    contact's CPU at ingest. The rows are the driver's, unprocessed: RETURN plain columns only
+    (ids, numbers, flags). A driver error is raised as SQLAlchemy's (IntegrityError,
+    OperationalError, ...), a dead connection invalidated, as the engine does. Elsewhere (SQLite)
+    the engine executes it."""
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        result = connection.execute(stmt, params)
+        return [tuple(row) for row in result] if result.returns_rows else []
+    plan = _driver_plan(dialect, stmt, tuple(params))
+    given = {**plan.fixed, **params} if plan.fixed else params
+    values = {name: (process(given[name]) if process else given[name]) for name, process in plan.processors}
+    driver_connection = connection.connection.driver_connection
+    try:
+        cursor = driver_connection.execute(plan.sql, values, prepare=True)
+        rows = cursor.fetchall() if cursor.description is not None else []
+    except dialect.loaded_dbapi.Error as error:
+        invalidated = dialect.is_disconnect(error, driver_connection, None)
+        if invalidated:
+            connection.invalidate(error)
+        raise DBAPIError.instance(plan.sql, values, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                  connection_invalidated=invalidated, dialect=dialect) from error
+    note_session_write(connection.engine, plan.sql)
+    return rows
 
 
 @lru_cache(maxsize=64)

@@ -16,7 +16,7 @@ from app.core.addresses import mask
 from app.core.crypto import cipher
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.permissions.access import load_record
-from app.core.db import dialect_name, upsert_returning, upsert_returning_stmt
+from app.core.db import dialect_name, execute_rows, upsert_returning, upsert_returning_stmt
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -55,9 +55,9 @@ def ensure_profile_with_flags(helpline_id: str, identifier: str, channel: str,
     if dialect_name() != "postgresql":
         profile_id = ensure_profile(helpline_id, identifier, channel)
         return profile_id, frozenset(active_flags(profile_id, at))
-    rows = db.session.connection().execute(_profile_with_flags_stmt(), {
+    rows = execute_rows(_profile_with_flags_stmt(), {
         "id": new_id(), "helpline_id": helpline_id, "identifier_hash": cipher.lookup_hash(identifier, "profile"),
-        "identifier": identifier, "channel": channel, "created_at": utcnow(), "at": at}).all()
+        "identifier": identifier, "channel": channel, "created_at": utcnow(), "at": at})
     return rows[0][0], frozenset(flag for _, flag in rows if flag is not None)
 
 

@@ -1,0 +1,89 @@
+"""core.db.execute_rows: a Core statement sent by the driver itself on PostgreSQL (a new contact's
+statements at ingest), with the same values, errors and notifications as through the engine."""
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.contacts.models import Contact, Message
+from app.core import commit_notify
+from app.core.db import execute_rows
+from app.core.outage import database_failure
+from app.core.time import utcnow
+from app.extensions import db
+from tests.channel_helpers import contacts, messages, send_sms
+
+postgres_only = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"),
+                                   reason="execute_rows sends through the driver only on PostgreSQL")
+MESSAGES = Message.__table__
+INSERT_MESSAGE = sa.insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.seq)
+
+
+def _message(helpline_id: str, contact_id: str, body: str, seq: int) -> dict:
+    return {"helpline_id": helpline_id, "contact_id": contact_id, "direction": "outbound", "sender": "system",
+            "body": body, "status": "sent", "attempts": 0, "num_media": 0, "created_at": utcnow(), "seq": seq}
+
+
+def test_values_go_through_the_column_types_and_returning_gives_plain_rows(app, client, helpline):
+    send_sms(client, body="hello")
+    contact = contacts(app)[0]
+    with app.app_context():
+        rows = execute_rows(INSERT_MESSAGE, _message(helpline, contact.id, "a reply in confidence", 99))
+        db.session.commit()
+        stored_body = db.session.scalar(sa.text("SELECT body FROM messages WHERE id = :id"), {"id": rows[0][0]})
+    assert isinstance(rows[0], tuple) and rows[0][1] == 99
+    assert "confidence" not in stored_body  # encrypted at rest, by EncryptedText
+    assert [m.body for m in messages(app) if m.seq == 99] == ["a reply in confidence"]
+
+
+def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session_recovers(app, client, helpline):
+    """receive_message retries a new thread that lost a race on this error: it must stay IntegrityError."""
+    send_sms(client, body="hello")
+    contact = contacts(app)[0]
+    with app.app_context():
+        with pytest.raises(IntegrityError):
+            execute_rows(INSERT_MESSAGE, _message(helpline, contact.id, "same seq", 1))
+        db.session.rollback()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 1
+
+
+@postgres_only
+def test_a_statement_that_needs_a_python_default_is_refused(app, helpline):
+    with app.app_context():
+        values = _message(helpline, "no-such-contact", "x", 1)
+        del values["attempts"]  # Message.attempts has default=0, computed in Python by the engine
+        with pytest.raises(ValueError, match="defaulted column"):
+            execute_rows(sa.insert(MESSAGES), values)
+        db.session.rollback()
+
+
+@postgres_only
+def test_a_write_marks_the_session_for_a_notify_after_its_commit(app, client, helpline, monkeypatch):
+    send_sms(client, body="hello")
+    contact = contacts(app)[0]
+    pokes = []
+    with app.app_context():
+        notifier, _ = commit_notify._watched[db.engine]
+        monkeypatch.setattr(notifier, "poke", lambda: pokes.append(1))
+        execute_rows(INSERT_MESSAGE, _message(helpline, contact.id, "reply", 50))
+        assert pokes == []  # not before the commit
+        db.session.commit()
+    assert pokes == [1]
+
+
+@postgres_only
+def test_a_connection_lost_mid_transaction_is_an_invalidated_disconnect(app, client, helpline):
+    """As from the engine: core.outage sees a disconnect (retry once on a fresh connection)."""
+    send_sms(client, body="hello")
+    contact = contacts(app)[0]
+    with app.app_context():
+        pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+        with db.engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            execute_rows(INSERT_MESSAGE, _message(helpline, contact.id, "lost", 60))
+        assert raised.value.connection_invalidated
+        assert database_failure(raised.value) == "disconnect"
+        db.session.rollback()
+        assert db.session.scalar(sa.text("SELECT 1")) == 1  # a fresh connection
