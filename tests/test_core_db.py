@@ -49,12 +49,15 @@ def test_a_unique_violation_is_sqlalchemys_integrity_error_and_the_session_recov
 
 
 @postgres_only
-def test_a_statement_that_needs_a_python_default_is_refused(app, helpline):
+def test_statements_the_engine_must_render_per_call_are_refused(app, helpline):
     with app.app_context():
         values = _message(helpline, "no-such-contact", "x", 1)
         del values["attempts"]  # Message.attempts has default=0, computed in Python by the engine
         with pytest.raises(ValueError, match="defaulted column"):
             execute_rows(sa.insert(MESSAGES), values)
+        in_list = sa.select(MESSAGES.c.id).where(MESSAGES.c.id.in_(sa.bindparam("ids", expanding=True)))
+        with pytest.raises(ValueError, match="expanding binds"):
+            execute_rows(in_list, {"ids": [1, 2]})  # an IN list the engine renders per call
         db.session.rollback()
 
 

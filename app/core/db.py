@@ -79,7 +79,8 @@ class _DriverPlan:
 @lru_cache(maxsize=256)
 def _driver_plan(dialect: sa.engine.Dialect, stmt, keys: tuple[str, ...]) -> _DriverPlan:
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-    if compiled.insert_prefetch or compiled.update_prefetch or getattr(compiled, "_render_postcompile", False):
+    if (compiled.insert_prefetch or compiled.update_prefetch
+            or any(bind.expanding or bind.literal_execute for bind in compiled.binds.values())):
         # Column defaults computed in Python, or IN lists expanded per call: the engine's job, not ours.
         raise ValueError("execute_rows needs every defaulted column given and no expanding binds")
     fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if name not in keys}
