@@ -168,18 +168,24 @@ def notify_after_commits(engine: sa.engine.Engine, channel: str, tables: tuple[s
             _local.notifier = notifier
 
 
+def _notifier_owed(engine: sa.engine.Engine, statement: str):
+    """The engine's notifier, when `statement` wrote a watched table; else None."""
+    notifier, writes_watched = _watched.get(engine, (None, None))
+    return notifier if notifier is not None and writes_watched(statement) else None
+
+
 def note_session_write(engine: sa.engine.Engine, statement: str) -> None:
     """`statement` ran on the session's connection through the driver (core.db.execute_rows),
     which the engine's cursor events do not see: the session's commit owes a poke if it wrote."""
-    notifier, writes_watched = _watched.get(engine, (None, None))
-    if notifier is not None and writes_watched(statement):
+    notifier = _notifier_owed(engine, statement)
+    if notifier is not None:
         _local.notifier = notifier
 
 
 def committed_beside_session(engine: sa.engine.Engine, statement: str) -> None:
     """`statement` committed on a connection of its own (core.db.autocommitted): poke if it wrote."""
-    notifier, writes_watched = _watched.get(engine, (None, None))
-    if notifier is not None and writes_watched(statement):
+    notifier = _notifier_owed(engine, statement)
+    if notifier is not None:
         notifier.poke()
 
 
