@@ -57,6 +57,10 @@ def run(args) -> None:
         args.pool, args.returning = args.warmup + args.requests, args.warm_contacts
         # The app that prepared the data, one per process as in a worker (a second app here cost 40% more instructions).
         requests_file, _, app = prepare(env, args)
+        import gc
+
+        gc.collect()
+        gc.freeze()  # as wsgi.py does once the app is built
         import logging
 
         logging.getLogger().handlers[0].stream = open(os.devnull, "w")  # a log line per request, written nowhere

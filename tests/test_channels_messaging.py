@@ -141,6 +141,22 @@ def test_a_signature_over_the_url_with_its_port_is_accepted(app, client, helplin
     assert response.status_code == 200 and len(messages(app)) == 2
 
 
+def test_a_field_twilio_sends_twice_is_signed_with_both_values(app, client, helpline):
+    """The SDK signs every value of a repeated field; the check reads the form the same way."""
+    from tests.channel_helpers import BASE_URL
+    from tests.conftest import AUTH_TOKEN
+    from twilio.request_validator import RequestValidator
+    from werkzeug.datastructures import MultiDict
+
+    form = MultiDict(list(sms(body="both").items()) + [("MediaUrl0", "https://a.example/1"),
+                                                       ("MediaUrl0", "https://a.example/2")])
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + PATH, form)
+    assert client.post(PATH, data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+    one_value = MultiDict([(k, v) for k, v in form.items(multi=True) if v != "https://a.example/2"])
+    assert_error(client.post(PATH, data=one_value, headers={"X-Twilio-Signature": signature}), 403, "bad_signature")
+    assert len([m for m in messages(app) if m.direction == "inbound"]) == 1
+
+
 def test_an_unknown_signature_algorithm_is_403(app, client, helpline):
     params = sms()
     headers = {"X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_MD5"}

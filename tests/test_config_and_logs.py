@@ -130,3 +130,16 @@ def test_request_logs_are_json_lines_without_personal_data(client, counsellor, l
     assert requests[1]["user_id"] == counsellor.id
     for secret in (counsellor.email, PASSWORD, counsellor.token, "447700900123"):
         assert secret not in logged
+
+
+@pytest.mark.parametrize("created", [1765100000.0, 1765100000.9999996, 1765100000.0000004, 1727793024.9435074,
+                                     1773580332.2251205, 1709821593.4152274, 1765100000.5])
+def test_log_times_are_iso_8601_utc_to_the_microsecond_as_datetime_rounds(created):
+    from datetime import datetime, timezone
+
+    from app.core.logging import JsonLineFormatter
+
+    formatter = JsonLineFormatter()
+    expected = datetime.fromtimestamp(created, timezone.utc).isoformat(timespec="microseconds")
+    assert formatter._time(created) == expected
+    assert formatter._time(created) == expected  # the second time from the cached date part

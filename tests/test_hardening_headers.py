@@ -35,3 +35,15 @@ def test_the_docs_page_loads_only_local_assets_and_no_inline_script(client):
         assert response.status_code == 200, url
         assert response.get_data()
     assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_a_header_a_route_sets_itself_is_kept_and_not_doubled(client, helpline):
+    """The web chat page sets its own CSP (it loads its script): the defaults fill in only what is missing."""
+    from app.channels.views import PAGE_CSP
+
+    page = client.get("/webchat/main/")
+    assert page.status_code == 200
+    assert page.headers.getlist("Content-Security-Policy") == [PAGE_CSP]
+    assert page.headers.getlist("Referrer-Policy") == ["no-referrer"]
+    assert page.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert page.headers.getlist("X-Frame-Options") == ["DENY"]

@@ -1,13 +1,14 @@
 """Channel endpoints: Twilio webhooks (form-encoded, signed) and the web chat (JSON, session tokens)."""
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request, send_file, url_for
 from flask_smorest import Blueprint
 from markupsafe import escape
-from twilio.request_validator import RequestValidator, compare, get_signature_algorithm
+from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.channels import spool, webchat
@@ -47,6 +48,27 @@ def _signed_url() -> str:
     return f"{base}{request.path}" + (f"?{query}" if query else "")
 
 
+class _SignedForm:
+    """The form as the SDK's compute_signature reads it: its names, and `getall` for a name's values.
+
+    The SDK asks for `getall` (not a werkzeug MultiDict method) and falls back on `getlist` when that
+    raises AttributeError: an exception for every field of every webhook, 2% of the request."""
+
+    __slots__ = ("_form",)
+
+    def __init__(self, form):
+        self._form = form
+
+    def __iter__(self):
+        return iter(self._form)
+
+    def __bool__(self):
+        return bool(self._form)
+
+    def getall(self, name):
+        return self._form.getlist(name)
+
+
 def _twilio_signature_valid(auth_token: str, url: str, form, signature: str, algorithm: str) -> bool:
     """The SDK's check, with one HMAC instead of two for a signature over the URL as we build it.
 
@@ -55,7 +77,8 @@ def _twilio_signature_valid(auth_token: str, url: str, form, signature: str, alg
     run the full check only when that fails: the same answer, at half the cost in the usual case."""
     validator = RequestValidator(auth_token)
     try:
-        if compare(validator.compute_signature(url, form, algorithm), signature):
+        computed = validator.compute_signature(url, _SignedForm(form), algorithm)
+        if hmac.compare_digest(computed.encode(), signature.encode()):
             return True
     except ValueError:  # an algorithm the SDK does not know: validate() refuses it (and logs why)
         pass

@@ -41,10 +41,11 @@ def control_character_problem():
     if CONTROL.search(request.path):
         return error_response(404, "not_found", "Not found.")
     found: dict = {}
-    for key, value in request.args.items(multi=True):
-        if CONTROL.search(key) or CONTROL.search(value):
-            found[key if not CONTROL.search(key) else "query"] = ["Control characters are not allowed."]
-    if request.is_json and (request.content_length or 0) > 0:
+    if request.query_string:  # most requests have none: skip building request.args for them
+        for key, value in request.args.items(multi=True):
+            if CONTROL.search(key) or CONTROL.search(value):
+                found[key if not CONTROL.search(key) else "query"] = ["Control characters are not allowed."]
+    if (request.content_length or 0) > 0 and request.is_json:
         _bad_strings(request.get_json(silent=True), "", found)
     if found:
         return error_response(422, "validation_error", "The request is invalid; see details.", found)

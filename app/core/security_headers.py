@@ -17,16 +17,23 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 HTML_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HSTS = "max-age=31536000; includeSubDomains"
+_COMMON = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
+_API_DEFAULTS = _COMMON + (("Content-Security-Policy", API_CSP),)
+_HTML_DEFAULTS = _COMMON + (("Content-Security-Policy", HTML_CSP),)
 
 
 def init_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
+        # A route may set its own value for any of these (setdefault semantics); one pass over the few
+        # headers a response has, rather than a scan per header, which was 5% of a webhook's instructions.
         headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "no-referrer")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", HTML_CSP if response.mimetype == "text/html" else API_CSP)
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", HSTS)
+        present = {name.lower() for name in headers.keys()}
+        content_type = headers.get("Content-Type", "")
+        html = content_type.partition(";")[0].strip().lower() == "text/html"
+        for name, value in _HTML_DEFAULTS if html else _API_DEFAULTS:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if request.is_secure and "strict-transport-security" not in present:
+            headers.add("Strict-Transport-Security", HSTS)
         return response
