@@ -4,7 +4,8 @@ PostgreSQL, while signed SMS webhooks arrive at a steady rate and counsellors re
 
 1. Creates a PostgreSQL database, the helpline, its staff (counsellors, supervisors, managers),
    live SMS contacts, and web chat sessions (half of them active with a counsellor).
-2. Serves the app with the production worker model (README, Production): gunicorn gthread.
+2. Serves the app with the production layout (README, Production): the API and webhooks on gunicorn
+   sync workers, the streams on their own gthread server.
 3. A client process opens every stream (asyncio, raw HTTP) and records when each frame arrives.
 4. For --duration s: SMS webhooks at --sms-rate/s, counsellor replies at --reply-rate/s.
 5. Latency of an event = arrival - the time its outbox row was written (staff streams) or its
@@ -313,9 +314,9 @@ def main() -> None:
     parser.add_argument("--sms-rate", type=float, default=50)
     parser.add_argument("--reply-rate", type=float, default=20)
     parser.add_argument("--ingest-duration", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=2, help="web workers (webhooks, the API)")
-    parser.add_argument("--web-threads", type=int, default=32, help="threads per web worker")
-    parser.add_argument("--web-worker-class", default="gthread")
+    parser.add_argument("--workers", type=int, default=4, help="web workers (webhooks, the API)")
+    parser.add_argument("--web-threads", type=int, default=1, help="threads per web worker (gthread)")
+    parser.add_argument("--web-worker-class", default="sync", help="as README, Production: sync")
     parser.add_argument("--stream-workers", type=int, default=1,
                         help="workers of the separate stream server; 0: streams on the web workers")
     parser.add_argument("--threads", type=int, default=1024, help="threads per stream worker")

@@ -31,6 +31,18 @@ def test_streams_are_routed_to_their_own_server_and_refused_by_the_web_one():
         assert "proxy_pass http://helpline_streams;" in block and "proxy_buffering off;" in block
 
 
+def test_the_web_unit_and_the_readme_run_the_api_on_sync_workers():
+    """The API and webhooks on single-threaded processes (README, Production, says why); streams elsewhere."""
+    web = (ROOT / "deploy" / "helpline-web.service").read_text()
+    command = web.split("ExecStart=", 1)[1].split("wsgi:app", 1)[0]
+    assert "--workers 4" in command and "--worker-class" not in command and "--threads" not in command
+    readme = (ROOT / "README.md").read_text()
+    assert "gunicorn --workers 4 --env EVENT_STREAMS_PER_PROCESS=0" in readme
+    # Sync workers close every connection: an upstream keepalive pool would only hold dead ones.
+    nginx = (ROOT / "deploy" / "nginx.conf.example").read_text()
+    assert "keepalive" not in nginx.split("upstream helpline {", 1)[1].split("}", 1)[0]
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_verify_passes(tmp_path):
     """Verified with the install paths pointed at this checkout, where the executables exist."""
