@@ -15,6 +15,7 @@ Run: .venv/bin/python bench/webhook_cpu.py [--requests 3000] [--callgrind]
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import os
 import shutil
@@ -57,8 +58,6 @@ def run(args) -> None:
         args.pool, args.returning = args.warmup + args.requests, args.warm_contacts
         # The app that prepared the data, one per process as in a worker (a second app here cost 40% more instructions).
         requests_file, _, app = prepare(env, args)
-        import gc
-
         gc.collect()
         gc.freeze()  # as wsgi.py does once the app is built
         import logging

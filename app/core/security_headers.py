@@ -17,9 +17,11 @@ API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-act
 HTML_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
             "connect-src 'self'; font-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 HSTS = "max-age=31536000; includeSubDomains"
-_COMMON = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY"))
-_API_DEFAULTS = _COMMON + (("Content-Security-Policy", API_CSP),)
-_HTML_DEFAULTS = _COMMON + (("Content-Security-Policy", HTML_CSP),)
+# (name, value, the name as compared): the headers every response gets unless its route set them.
+_COMMON = (("X-Content-Type-Options", "nosniff", "x-content-type-options"),
+           ("Referrer-Policy", "no-referrer", "referrer-policy"), ("X-Frame-Options", "DENY", "x-frame-options"))
+_API_DEFAULTS = _COMMON + (("Content-Security-Policy", API_CSP, "content-security-policy"),)
+_HTML_DEFAULTS = _COMMON + (("Content-Security-Policy", HTML_CSP, "content-security-policy"),)
 
 
 def init_security_headers(app: Flask) -> None:
@@ -31,8 +33,8 @@ def init_security_headers(app: Flask) -> None:
         present = {name.lower() for name in headers.keys()}
         content_type = headers.get("Content-Type", "")
         html = content_type.partition(";")[0].strip().lower() == "text/html"
-        for name, value in _HTML_DEFAULTS if html else _API_DEFAULTS:
-            if name.lower() not in present:
+        for name, value, lowered in _HTML_DEFAULTS if html else _API_DEFAULTS:
+            if lowered not in present:
                 headers.add(name, value)
         if request.is_secure and "strict-transport-security" not in present:
             headers.add("Strict-Transport-Security", HSTS)
