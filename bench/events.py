@@ -11,12 +11,13 @@ PostgreSQL, while signed SMS webhooks arrive at a steady rate and counsellors re
 5. Latency of an event = arrival - the time its outbox row was written (staff streams) or its
    message stored (visitor streams), both just before the commit, same clock.
    `lost` = (stream, event) pairs the stream was allowed to receive during the window, never received.
-6. With the streams still open, bench/ingest.py's measure: wrk at full speed on the webhook, then a
-   bare Flask endpoint under the same gunicorn; `ingest_ratio` = the first / the second.
+6. With the streams still open, bench/ingest.py's measure: wrk at full speed on the webhook and on a
+   bare Flask endpoint under the same gunicorn, in alternating runs; `ingest_ratio` = the first / the second.
 
 Prints: streams=<n> events=<n> latency_p50_ms=<n> latency_p99_ms=<n> lost=<n> ingest_ratio=<n>
 a second line with memory per stream (RSS growth of the gunicorn workers / streams open), and a
-third with the latency and losses during the ingest measure (the CPU saturated by webhooks).
+third with the latency and losses during the ingest measure's webhook runs (the CPU saturated by
+webhooks), a fourth with each kind's latency, and bench/ingest.py's rounds= line.
 Needs wrk and PostgreSQL on 127.0.0.1:5432. Run: .venv/bin/python bench/events.py [--duration 30]
 """
 from __future__ import annotations
@@ -250,7 +251,12 @@ def reply_sender(port: int, active: list[dict]):
 
 # --- what should have arrived -------------------------------------------------------------
 
-def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received: list, window: tuple[float, float]):
+def within(at: float, windows: list[tuple[float, float]], end_margin: float = 0.0) -> bool:
+    return any(start <= at <= end - end_margin for start, end in windows)
+
+
+def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received: list,
+                         windows: list[tuple[float, float]]):
     import psycopg
 
     from app.live.service import Row, Viewer, candidates
@@ -276,7 +282,7 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
     for index, event_id, event_type, at in received:
         got.setdefault(index, set()).add((event_type, event_id))
         meta = streams_meta[index]
-        if meta["kind"] == "staff" and event_id in created and window[0] <= created[event_id] <= window[1]:
+        if meta["kind"] == "staff" and event_id in created and within(created[event_id], windows):
             latencies.append(at - created[event_id])
             by_kind["staff"].append(at - created[event_id])
             if numbered_at.get(event_id) is not None:
@@ -285,7 +291,7 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
             delivered += 1
         elif meta["kind"] == "visitor" and event_type == "message":
             written = seqs_by_contact.get((meta["contact_id"], event_id))
-            if written is not None and window[0] <= written <= window[1]:
+            if written is not None and within(written, windows):
                 latencies.append(at - written)
                 by_kind["visitor"].append(at - written)
                 delivered += 1
@@ -294,12 +300,12 @@ def expected_and_latency(pg_url: str, setup: dict, streams_meta: list, received:
         if meta["kind"] == "staff":
             viewer = Viewer(meta["id"], setup["helpline_id"], meta["role"], "", None)
             for seq, event_type, audience, at in rows:
-                if window[0] <= float(at) <= window[1] - 1.0 and candidates(
+                if within(float(at), windows, 1.0) and candidates(
                         Row(seq, setup["helpline_id"], event_type, {}, audience, None), viewer):
                     lost += (event_type, seq) not in mine
         else:
             for (contact_id, seq), at in seqs_by_contact.items():
-                if contact_id == meta["contact_id"] and window[0] <= at <= window[1] - 1.0:
+                if contact_id == meta["contact_id"] and within(at, windows, 1.0):
                     lost += ("message", seq) not in mine
     return latencies, lost, delivered, by_kind
 
@@ -313,7 +319,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=30, help="seconds of steady load")
     parser.add_argument("--sms-rate", type=float, default=50)
     parser.add_argument("--reply-rate", type=float, default=20)
-    parser.add_argument("--ingest-duration", type=int, default=15)
+    parser.add_argument("--ingest-duration", type=int, default=20, help="seconds of wrk on each server, all rounds")
+    parser.add_argument("--ingest-rounds", type=int, default=4, help="alternating runs of each (bench/ingest.py)")
     parser.add_argument("--workers", type=int, default=4, help="web workers (webhooks, the API)")
     parser.add_argument("--web-threads", type=int, default=1, help="threads per web worker (gthread)")
     parser.add_argument("--web-worker-class", default="sync", help="as README, Production: sync")
@@ -396,35 +403,35 @@ def main() -> None:
             profiler = None
         time.sleep(3)  # the last events drain
 
-        # bench/ingest.py's ratio, with every stream still open.
-        ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration)
-        requests_file = write_ingest_requests(env, setup["returning"])
+        # bench/ingest.py's ratio, with every stream still open: the webhook and the bare endpoint in
+        # alternating runs (its measure_alternating), the bare server idle beside the others meanwhile.
+        ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration,
+                                         rounds=args.ingest_rounds, warmup=2)
+        requests_file, pool = write_ingest_requests(env, setup["returning"])
+        bare_port = ingest.free_port()
+        bare = start_server("bench.bare_app:app", bare_port, env, args, log_path, args.workers, args.web_threads,
+                            args.web_worker_class)
         if args.profile and args.profile_phase == "ingest":
-            profiler = ingest.start_profiler(profiled, args, args.ingest_duration)
-        ingest_start = time.time()
-        loaded = ingest.run_wrk(port, requests_file, ingest_args)
-        ingest_end = time.time()
+            profiler = ingest.start_profiler(profiled, args, 2 * (ingest_args.warmup + args.ingest_duration) + 5)
+        try:
+            measure = ingest.measure_alternating(port, bare_port, requests_file, pool, ingest_args)
+        finally:
+            stop_server(bare)
         time.sleep(3)
         if profiler is not None:
-            profiler.wait(120)
+            profiler.wait(180)
         finish.set()
         clients.join(60)
         for running in {server, stream_server}:
             stop_server(running)
         server = stream_server = None
-        bare_port = ingest.free_port()
-        bare = start_server("bench.bare_app:app", bare_port, env, args, log_path, args.workers, args.web_threads,
-                              args.web_worker_class)
-        try:
-            baseline = ingest.run_wrk(bare_port, requests_file, ingest_args)
-        finally:
-            stop_server(bare)
+        loaded, baseline = measure.ingest, measure.bare
 
         received = json.loads(results.read_text())
-        latencies, lost, delivered, by_kind = expected_and_latency(pg_url, setup, meta, received, (start, end))
+        latencies, lost, delivered, by_kind = expected_and_latency(pg_url, setup, meta, received, [(start, end)])
         # The same during the ingest measure, when webhooks take all the CPU they can get.
         busy, busy_lost, busy_delivered, _ = expected_and_latency(
-            pg_url, setup, meta, received, (ingest_start, ingest_end))
+            pg_url, setup, meta, received, measure.windows)
 
         def pct(p, values=latencies):
             values.sort()
@@ -440,6 +447,7 @@ def main() -> None:
               f"latency_p99_ms={pct(0.99, busy):.1f} lost={busy_lost}")
         print(" ".join(f"{kind}_p50_ms={pct(0.5, values):.1f} {kind}_p99_ms={pct(0.99, values):.1f}"
                        for kind, values in by_kind.items()))
+        print(ingest.rounds_line(measure))
     finally:
         for running in {server, stream_server} - {None}:
             stop_server(running)
@@ -451,7 +459,7 @@ def main() -> None:
         ingest.psql(pg_admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
-def write_ingest_requests(env: dict, returning: list[str], pool: int = 200_000) -> Path:
+def write_ingest_requests(env: dict, returning: list[str], pool: int = 200_000) -> tuple[Path, int]:
     """bench/ingest.py's request mix: 90% from addresses with a live contact, 10% new."""
     from twilio.request_validator import RequestValidator
 
@@ -468,7 +476,7 @@ def write_ingest_requests(env: dict, returning: list[str], pool: int = 200_000) 
                 "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01",
             }
             out.write(f"{validator.compute_signature(url, params)}\t{urlencode(params)}\n")
-    return path
+    return path, pool
 
 
 if __name__ == "__main__":

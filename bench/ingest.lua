@@ -1,5 +1,7 @@
 -- wrk script for bench/ingest.py: each wrk thread cycles through its own slice of
--- pre-signed Twilio webhooks (one "signature<TAB>form body" per line).
+-- pre-signed Twilio webhooks (one "signature<TAB>form body" per line). INGEST_FIRST and
+-- INGEST_COUNT pick the part of the file one run may use (0-based; all of it by default), so
+-- that the runs of an alternating measure never resend a request an earlier one sent.
 local counter = 0
 
 function setup(thread)
@@ -14,8 +16,10 @@ function init(args)
     items[#items + 1] = { line:sub(1, tab - 1), line:sub(tab + 1) }
   end
   local threads = tonumber(os.getenv("INGEST_WRK_THREADS"))
-  slice = math.floor(#items / threads)
-  first = thread_id * slice
+  local offset = tonumber(os.getenv("INGEST_FIRST") or "0")
+  local count = tonumber(os.getenv("INGEST_COUNT") or tostring(#items - offset))
+  slice = math.floor(count / threads)
+  first = offset + thread_id * slice
   sent = 0
   path = os.getenv("INGEST_PATH")
 end

@@ -2,14 +2,19 @@
 """Ingest benchmark: signed SMS webhooks per second under gunicorn, against a bare Flask endpoint.
 
 Starts the app under gunicorn (4 sync workers) on a PostgreSQL database it
-creates, pre-signs a large set of SMS webhooks (90% from addresses that
-already have a live contact, 10% from new ones), drives them with wrk at 16
-connections, then drives a bare Flask endpoint under the same gunicorn setup
-with the same wrk command. Prints one line:
+creates, and a bare Flask endpoint under the same gunicorn setup beside it;
+pre-signs a large set of SMS webhooks (90% from addresses that already have a
+live contact, 10% from new ones) and drives both with the same wrk command at
+16 connections, in alternating runs (--rounds, 4 of 5 s each by default, after
+a 2 s warm-up of each): this machine's speed moves from one minute to the
+next, and alternating puts the two under the same conditions. Prints:
 
     ingest_msgs_per_s=<n> p50_ms=<n> p99_ms=<n> bare_req_per_s=<n> ratio=<n> lost=<n>
+    rounds=<ratio>:<webhooks/s>/<bare requests/s>,...   (each round's own)
 
-`lost` counts webhooks answered 200 whose message is not in the database.
+Rates are summed over the rounds; p50 is the median of the runs' p50s, p99 the
+highest of their p99s. `lost` counts webhooks answered 200 whose message is not
+in the database. --rounds 1 --warmup 0 is the measure before 2026-12-07: one run of each in turn.
 Needs wrk (Debian package `wrk`) and PostgreSQL on 127.0.0.1:5432 (user postgres).
 Run: .venv/bin/python bench/ingest.py [--duration 20]
 """
@@ -22,11 +27,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -133,10 +140,13 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     return totals
 
 
-def run_wrk(port: int, requests_file: Path, args) -> dict:
-    env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH)
+def run_wrk(port: int, requests_file: Path, args, seconds: int | None = None, first: int = 0,
+            count: int | None = None) -> dict:
+    """One wrk run of `seconds` (args.duration by default) over the requests from `first` (`count` of them)."""
+    env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH,
+               INGEST_FIRST=str(first), **({"INGEST_COUNT": str(count)} if count is not None else {}))
     out = subprocess.run(
-        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}s", "--timeout", "10s",
+        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds or args.duration}s", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "ingest.lua"), f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
@@ -144,6 +154,78 @@ def run_wrk(port: int, requests_file: Path, args) -> dict:
     result = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
     result["per_s"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
+
+
+@dataclass
+class Measure:
+    """The webhook's runs and the bare endpoint's, each summed over its rounds."""
+    ingest: dict  # requests, duration_us, non2xx, per_s; p50_us the median of the runs', p99_us the highest
+    bare: dict
+    rounds: list[tuple[float, float]]  # each round's (webhooks/s, bare requests/s): how far the machine moved
+    cpu: dict[str, float]  # CPU seconds by process name during the webhook's runs
+    bare_cpu: dict[str, float]
+    windows: list[tuple[float, float]]  # wall-clock spans of the webhook's measured runs
+    warmup_ok: int  # webhooks of the warm-up answered 2xx (stored like the others)
+
+
+def _summed(runs: list[dict]) -> dict:
+    total = {key: sum(run[key] for run in runs) for key in ("requests", "duration_us", "non2xx")}
+    total["per_s"] = total["requests"] / (total["duration_us"] / 1e6)
+    total["p50_us"] = statistics.median(run["p50_us"] for run in runs)
+    total["p99_us"] = max(run["p99_us"] for run in runs)
+    return total
+
+
+def measure_alternating(ingest_port: int, bare_port: int, requests_file: Path, pool: int, args) -> Measure:
+    """The webhook against the bare endpoint, in `args.rounds` runs of each that alternate.
+
+    This machine is shared: its speed moves by 30% and more within a minute, so a webhook run
+    followed by a bare run compares two machines. Alternating short runs (ABBA: the webhook first
+    in even rounds, the bare endpoint first in odd ones) puts both under the same conditions, and
+    the rounds' own ratios show how much the machine moved. A warm-up of `args.warmup` s on each
+    server comes first, not counted. Each round's webhook run has its own part of the pre-signed
+    pool, so no request is ever sent twice (a resent MessageSid would store nothing)."""
+    rounds = max(1, args.rounds)
+    seconds = max(1, round(args.duration / rounds))
+    chunk = pool // (rounds + 1)  # the first part for the warm-up
+    warmup_ok = 0
+    if args.warmup:
+        warm = run_wrk(ingest_port, requests_file, args, args.warmup, 0, chunk)
+        warmup_ok = warm["requests"] - warm["non2xx"]
+        run_wrk(bare_port, requests_file, args, args.warmup, 0, chunk)
+    runs: dict[str, list[dict]] = {"ingest": [], "bare": []}
+    cpu: dict[str, dict[str, float]] = {"ingest": {}, "bare": {}}
+    windows = []
+    for round_ in range(rounds):
+        for which in (("ingest", "bare") if round_ % 2 == 0 else ("bare", "ingest")):
+            before, started = cpu_seconds(), time.time()
+            result = run_wrk(ingest_port if which == "ingest" else bare_port, requests_file, args, seconds,
+                             (round_ + 1) * chunk, chunk)
+            for name, used in cpu_used(before, cpu_seconds()).items():
+                cpu[which][name] = cpu[which].get(name, 0.0) + used
+            if which == "ingest":
+                windows.append((started, time.time()))
+                if result["requests"] > chunk:
+                    print(f"warning: {result['requests']} requests sent from a part of {chunk}; raise --pool",
+                          file=sys.stderr)
+            runs[which].append(result)
+    rates = [(i["per_s"], b["per_s"]) for i, b in zip(runs["ingest"], runs["bare"])]
+    return Measure(_summed(runs["ingest"]), _summed(runs["bare"]), rates, cpu["ingest"], cpu["bare"], windows,
+                   warmup_ok)
+
+
+def rounds_line(measure: Measure) -> str:
+    """`rounds=<ratio>:<webhooks/s>/<bare requests/s>,...`, one per round, in order."""
+    return "rounds=" + ",".join(f"{i / b:.3f}:{i:.0f}/{b:.0f}" for i, b in measure.rounds)
+
+
+def add_measure_arguments(parser: argparse.ArgumentParser, duration: int) -> None:
+    parser.add_argument("--duration", type=int, default=duration, help="seconds of load on each server, all rounds")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating runs of each server (1: the webhook's run, then the bare one's)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of load on each server first, not counted")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=2)
 
 
 def prepare(env: dict, args) -> tuple[Path, int, object]:
@@ -194,15 +276,13 @@ def count_inbound(pg_url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load per run")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--wrk-threads", type=int, default=2)
+    add_measure_arguments(parser, duration=20)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
     parser.add_argument("--cpu", action="store_true",
                         help="also print the CPU ms per message of the gunicorn workers and of PostgreSQL")
-    parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the workers during the ingest run")
+    parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the app's workers while measured")
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--pool", type=int, default=200_000, help="pre-signed requests (never resent)")
     parser.add_argument("--returning", type=int, default=2_000, help="addresses with a live contact")
@@ -214,7 +294,7 @@ def main() -> None:
     database = f"helpline_bench_{os.getpid()}"
     pg_admin, pg_url = f"{args.pg}/postgres", f"{args.pg}/{database}"
     psql(pg_admin, f"CREATE DATABASE {database}")
-    port = free_port()
+    port, bare_port = free_port(), free_port()
     from cryptography.fernet import Fernet
 
     env = dict(
@@ -223,47 +303,43 @@ def main() -> None:
     )
     log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{os.getpid()}.log"
     requests_file = None
+    servers = []
     try:
         requests_file, warm, _ = prepare(env, args)
         model = ("--worker-class", args.worker_class, "--threads", str(args.threads))
-        server = start_gunicorn("wsgi:app", port, env, args.workers, log_path, model)
-        profiler = start_profiler(server, args, args.duration) if args.profile else None
+        servers.append(server := start_gunicorn("wsgi:app", port, env, args.workers, log_path, model))
+        servers.append(start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path, model))
+        # py-spy leaves out idle workers: the bare endpoint's runs add (almost) nothing to the profile.
+        profiler = start_profiler(server, args, 2 * (args.warmup + args.duration) + 5) if args.profile else None
         try:
-            cpu_before = cpu_seconds()
-            ingest = run_wrk(port, requests_file, args)
-            cpu = cpu_used(cpu_before, cpu_seconds())
+            measure = measure_alternating(port, bare_port, requests_file, args.pool, args)
         finally:
             if profiler is not None:
-                profiler.wait(120)
-            stop(server)
-        if ingest["requests"] > args.pool:
-            print(f"warning: {ingest['requests']} requests sent from a pool of {args.pool}; raise --pool", file=sys.stderr)
-        answered_ok = ingest["requests"] - ingest["non2xx"]
+                profiler.wait(180)
+        for running in servers:
+            stop(running)
+        servers = []
+        ingest, baseline = measure.ingest, measure.bare
+        answered_ok = measure.warmup_ok + ingest["requests"] - ingest["non2xx"]
         stored = count_inbound(pg_url) - warm
         lost = max(0, answered_ok - stored)
-
-        bare_port = free_port()
-        bare = start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path, model)
-        try:
-            bare_cpu_before = cpu_seconds()
-            baseline = run_wrk(bare_port, requests_file, args)
-            bare_cpu = cpu_used(bare_cpu_before, cpu_seconds())
-        finally:
-            stop(bare)
         print(
             f"ingest_msgs_per_s={ingest['per_s']:.0f} p50_ms={ingest['p50_us'] / 1000:.1f} "
             f"p99_ms={ingest['p99_us'] / 1000:.1f} bare_req_per_s={baseline['per_s']:.0f} "
             f"ratio={ingest['per_s'] / baseline['per_s']:.3f} lost={lost}"
         )
+        print(rounds_line(measure))
         if args.cpu:
-            per_msg = {name: 1000 * seconds / max(1, ingest["requests"]) for name, seconds in sorted(cpu.items())}
+            per_msg = {name: 1000 * seconds / max(1, ingest["requests"]) for name, seconds in sorted(measure.cpu.items())}
             print("cpu_ms_per_msg " + " ".join(f"{name}={ms:.2f}" for name, ms in per_msg.items())
-                  + f" bare_gunicorn={1000 * bare_cpu.get('gunicorn', 0.0) / max(1, baseline['requests']):.2f}")
+                  + f" bare_gunicorn={1000 * measure.bare_cpu.get('gunicorn', 0.0) / max(1, baseline['requests']):.2f}")
         if args.profile:
             summarise_profile(args.profile)
         if ingest["non2xx"]:
             print(f"note: {ingest['non2xx']} answers were not 2xx; see {log_path}", file=sys.stderr)
     finally:
+        for running in servers:
+            stop(running)
         if requests_file:
             requests_file.unlink(missing_ok=True)
         psql(pg_admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
