@@ -90,3 +90,26 @@ def test_a_connection_lost_mid_transaction_is_an_invalidated_disconnect(app, cli
         assert database_failure(raised.value) == "disconnect"
         db.session.rollback()
         assert db.session.scalar(sa.text("SELECT 1")) == 1  # a fresh connection
+
+
+def test_in_values_finds_the_rows_for_many_ids_with_one_statement_text(app, client, helpline):
+    """core.db.in_values: the same rows as IN, for string and integer keys; on PostgreSQL one array
+    parameter, so the text (which psycopg parses once and caches) does not grow with the ids."""
+    from app.core.db import in_values
+
+    for n in range(3):
+        send_sms(client, body=f"hello {n}", sender=f"+44770090{n:04d}")
+    with app.app_context():
+        wanted = [c.id for c in contacts(app)[:2]]
+        ids = wanted + [f"absent-{n}" for n in range(1500)]
+        found = db.session.scalars(sa.select(Contact.id).where(in_values(Contact.id, ids))).all()
+        message_ids = [m.id for m in messages(app)][:2]
+        found_messages = db.session.scalars(
+            sa.select(Message.id).where(in_values(Message.id, message_ids + list(range(10**9, 10**9 + 1500))))).all()
+        texts = {str(sa.select(Contact.id).where(in_values(Contact.id, ids[:k])).compile(db.engine))
+                 for k in (1, 10, 1000)}
+        dialect = db.engine.dialect.name
+    assert sorted(found) == sorted(wanted)
+    assert sorted(found_messages) == sorted(message_ids)
+    if dialect == "postgresql":
+        assert len(texts) == 1 and "ANY" in texts.pop()

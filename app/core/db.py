@@ -20,6 +20,17 @@ def dialect_name() -> str:
     return db.engine.dialect.name
 
 
+def in_values(column, values) -> sa.ColumnElement[bool]:
+    """`column IN (values)`. On PostgreSQL one array parameter (`= ANY`), so that the statement's text
+    is the same however many values there are: an expanding IN writes a placeholder per value, and
+    psycopg parses a statement longer than 4 KB afresh every time (a relay's batch of a thousand
+    events asked for hundreds of ids)."""
+    values = list(values)
+    if dialect_name() == "postgresql":
+        return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 @lru_cache(maxsize=64)
 def _insert_ignoring_conflict_stmt(dialect: str, table: sa.Table, conflict_columns: tuple[str, ...], returning: str):
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -21,7 +21,7 @@ from app.audit import service as audit
 from app.channels import webchat
 from app.contacts.models import Contact, Message
 from app.contacts.schemas import MessageSchema
-from app.core.db import dialect_name
+from app.core.db import dialect_name, in_values
 from app.core.time import utcnow
 from app.extensions import db
 from app.live.models import INTERNAL_TYPES, QUEUE_MOVING_TYPES, StreamEvent
@@ -236,20 +236,23 @@ class Renderer:
     def __init__(self, rows: list[Row]):
         message_ids = [r.payload["message_id"] for r in rows if r.type == "message.created"]
         contact_ids = {r.payload["contact_id"] for r in rows if r.type.startswith("message.")}
-        self._messages = {m.id: m for m in db.session.scalars(sa.select(Message).where(Message.id.in_(message_ids)))} \
-            if message_ids else {}
+        self._messages = {m.id: m for m in db.session.scalars(
+            sa.select(Message).where(in_values(Message.id, message_ids)))} if message_ids else {}
         self._contacts = {c.id: c for c in db.session.scalars(
-            sa.select(Contact).options(_ENGINE_FIELDS_ONLY).where(Contact.id.in_(contact_ids)))} \
+            sa.select(Contact).options(_ENGINE_FIELDS_ONLY).where(in_values(Contact.id, contact_ids)))} \
             if contact_ids else {}
-        self._rules: dict[str, dict] = {}
+        self._rules: dict[str, tuple[dict, object]] = {}
         self._decisions: dict[tuple, bool] = {}
         self._data: dict[int, str] = {}
         self._reads: list[tuple[Viewer, str]] = []
 
-    def _rules_for(self, helpline_id: str) -> dict:
-        if helpline_id not in self._rules:
-            self._rules[helpline_id] = rules_for(helpline_id)
-        return self._rules[helpline_id]
+    def _rules_for(self, helpline_id: str) -> tuple[dict, object]:
+        """The helpline's rules, and its decision_key for transcripts (engine.decision_keyer)."""
+        found = self._rules.get(helpline_id)
+        if found is None:
+            rules = rules_for(helpline_id)
+            found = self._rules[helpline_id] = (rules, engine.decision_keyer(rules, _TRANSCRIPT_ACTIONS))
+        return found
 
     def allowed(self, row: Row, viewer: Viewer) -> bool:
         if row.type in INTERNAL_TYPES or not candidates(row, viewer):
@@ -259,10 +262,10 @@ class Renderer:
         contact = self._contacts.get(row.payload["contact_id"])
         if contact is None:
             return False
-        rules = self._rules_for(row.helpline_id)
+        rules, decision_key = self._rules_for(row.helpline_id)
         # One decision per contact and kind of viewer (engine.decision_key): a message reaches every
         # supervisor's stream, and the same answer need not be worked out for each.
-        key = (contact.id, engine.decision_key(viewer, rules, _TRANSCRIPT_ACTIONS, contact))
+        key = (contact.id, decision_key(viewer, contact))
         decision = self._decisions.get(key)
         if decision is None:
             # As GET /contacts/<id>/messages: the contact must be visible and its transcript too.

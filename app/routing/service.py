@@ -30,7 +30,7 @@ from flask import current_app
 from app.auth.models import User
 from app.contacts.models import CHANNELS, LIVE_STATUSES, Contact, ContactStatus
 from app.contacts.service import queue_system_message
-from app.core.db import autocommitted, commit_unique, dialect_name
+from app.core.db import autocommitted, commit_unique, dialect_name, in_values
 from app.core.events import commit, emit
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.core.time import utcnow
@@ -159,7 +159,7 @@ def queue_positions(contact_ids) -> dict[str, int]:
     contact_ids = list(contact_ids)
     if not contact_ids:
         return {}
-    watched = sa.and_(Contact.id.in_(contact_ids), Contact.status.in_((ContactStatus.QUEUED, ContactStatus.OFFERED)),
+    watched = sa.and_(in_values(Contact.id, contact_ids), Contact.status.in_((ContactStatus.QUEUED, ContactStatus.OFFERED)),
                       Contact.queued_at.is_not(None))
     helplines = sa.select(Contact.helpline_id).where(watched).distinct().scalar_subquery()
     is_queued = sa.case((Contact.status == ContactStatus.QUEUED, 1), else_=0)
