@@ -23,8 +23,8 @@ def dialect_name() -> str:
 def in_values(column, values) -> sa.ColumnElement[bool]:
     """`column IN (values)`. On PostgreSQL one array parameter (`= ANY`), so that the statement's text
     is the same however many values there are: an expanding IN writes a placeholder per value, and
-    psycopg parses a statement longer than 4 KB afresh every time (a relay's batch of a thousand
-    events asked for hundreds of ids)."""
+    psycopg parses a statement with more than 50 parameters (or over 4 KB) afresh every time (a
+    relay's batch of a thousand events asked for hundreds of ids)."""
     values = list(values)
     if dialect_name() == "postgresql":
         return column == sa.any_(sa.bindparam(None, values, type_=postgresql.ARRAY(column.type)))
