@@ -157,7 +157,7 @@ def test_users_with_one_decision_key_get_one_answer_on_every_rule_set(app, clien
                 actions = ("view_contact",) if isinstance(record, Contact) else ("view_case",)
                 answers: dict[tuple, set] = {}
                 for user in users:
-                    key = engine.decision_key(user, rules, actions, record)
+                    key = engine.decision_keyer(rules, actions)(user, record)
                     answers.setdefault(key, set()).add(engine.allowed(user, rules, actions[0], record))
                 assert all(len(found) == 1 for found in answers.values()), (condition_sets, record.id)
                 shared += len(answers) < len(users)

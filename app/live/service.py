@@ -263,7 +263,7 @@ class Renderer:
         if contact is None:
             return False
         rules, decision_key = self._rules_for(row.helpline_id)
-        # One decision per contact and kind of viewer (engine.decision_key): a message reaches every
+        # One decision per contact and kind of viewer (engine.decision_keyer): a message reaches every
         # supervisor's stream, and the same answer need not be worked out for each.
         key = (contact.id, decision_key(viewer, contact))
         decision = self._decisions.get(key)

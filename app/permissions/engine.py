@@ -72,8 +72,11 @@ _BEYOND_OWNERSHIP = ("is_case_owner", "is_case_contact_owner")
 
 
 def decision_keyer(rules: dict, actions: tuple[str, ...]):
-    """`decision_key` for these rules and actions, as a function of (user, record): the rules are
-    read once, not once per user and record (a live event's check runs for every stream it reaches)."""
+    """A function of (user, record) giving a key such that users with equal keys get the same
+    `allowed` answers for `actions` on this contact or case, at one moment: their role and whether
+    they own it, unless the rules look at a case's owners (then only the user itself). Lets one
+    decision serve the many streams a live event reaches, e.g. every supervisor's. The rules are
+    read here, once, not once per user and record."""
     beyond = any(condition in _BEYOND_OWNERSHIP for action in actions
                  for condition_set in rules.get(action, []) for condition in condition_set)
 
@@ -83,14 +86,6 @@ def decision_keyer(rules: dict, actions: tuple[str, ...]):
         return ("role", user.role, record.counsellor_id == user.id)
 
     return key
-
-
-def decision_key(user: User, rules: dict, actions: tuple[str, ...], record) -> tuple:
-    """A key such that users with equal keys get the same `allowed` answers for `actions` on this
-    contact or case, at one moment: their role and whether they own it, unless the rules look at a
-    case's owners (then only the user itself). Lets one decision serve the many streams a live
-    event reaches, e.g. every supervisor's."""
-    return decision_keyer(rules, actions)(user, record)
 
 
 # --- many records -------------------------------------------------------------------
