@@ -406,7 +406,7 @@ def main() -> None:
         # bench/ingest.py's ratio, with every stream still open: the webhook and the bare endpoint in
         # alternating runs (its measure_alternating), the bare server idle beside the others meanwhile.
         ingest_args = argparse.Namespace(wrk_threads=2, connections=16, duration=args.ingest_duration,
-                                         rounds=args.ingest_rounds, warmup=2)
+                                         rounds=args.ingest_rounds, warmup=ingest.WARMUP_S)
         requests_file, pool = write_ingest_requests(env, setup["returning"])
         bare_port = ingest.free_port()
         bare = start_server("bench.bare_app:app", bare_port, env, args, log_path, args.workers, args.web_threads,

@@ -1,7 +1,7 @@
 -- wrk script for bench/ingest.py: each wrk thread cycles through its own slice of
 -- pre-signed Twilio webhooks (one "signature<TAB>form body" per line). INGEST_FIRST and
--- INGEST_COUNT pick the part of the file one run may use (0-based; all of it by default), so
--- that the runs of an alternating measure never resend a request an earlier one sent.
+-- INGEST_COUNT pick the part of the file one run may use (0-based), so that the runs of an
+-- alternating measure never resend a request an earlier one sent.
 local counter = 0
 
 function setup(thread)
@@ -16,8 +16,8 @@ function init(args)
     items[#items + 1] = { line:sub(1, tab - 1), line:sub(tab + 1) }
   end
   local threads = tonumber(os.getenv("INGEST_WRK_THREADS"))
-  local offset = tonumber(os.getenv("INGEST_FIRST") or "0")
-  local count = tonumber(os.getenv("INGEST_COUNT") or tostring(#items - offset))
+  local offset = tonumber(os.getenv("INGEST_FIRST"))
+  local count = tonumber(os.getenv("INGEST_COUNT"))
   slice = math.floor(count / threads)
   first = offset + thread_id * slice
   sent = 0

@@ -43,6 +43,7 @@ BIN = Path(sys.executable).parent
 ACCOUNT_SID = "AC" + "b" * 32
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 PATH = "/webhooks/bench/twilio/messaging"
+WARMUP_S = 2  # seconds of load on each server before the measured runs
 
 
 def free_port() -> int:
@@ -140,13 +141,12 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     return totals
 
 
-def run_wrk(port: int, requests_file: Path, args, seconds: int | None = None, first: int = 0,
-            count: int | None = None) -> dict:
-    """One wrk run of `seconds` (args.duration by default) over the requests from `first` (`count` of them)."""
+def run_wrk(port: int, requests_file: Path, args, seconds: int, first: int, count: int) -> dict:
+    """One wrk run of `seconds` over the `count` requests from `first` (0-based) in the file."""
     env = dict(os.environ, INGEST_REQUESTS=str(requests_file), INGEST_WRK_THREADS=str(args.wrk_threads), INGEST_PATH=PATH,
-               INGEST_FIRST=str(first), **({"INGEST_COUNT": str(count)} if count is not None else {}))
+               INGEST_FIRST=str(first), INGEST_COUNT=str(count))
     out = subprocess.run(
-        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds or args.duration}s", "--timeout", "10s",
+        ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "10s",
          "-s", str(ROOT / "bench" / "ingest.lua"), f"http://127.0.0.1:{port}"],
         env=env, capture_output=True, text=True, check=True,
     ).stdout
@@ -219,15 +219,6 @@ def rounds_line(measure: Measure) -> str:
     return "rounds=" + ",".join(f"{i / b:.3f}:{i:.0f}/{b:.0f}" for i, b in measure.rounds)
 
 
-def add_measure_arguments(parser: argparse.ArgumentParser, duration: int) -> None:
-    parser.add_argument("--duration", type=int, default=duration, help="seconds of load on each server, all rounds")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="alternating runs of each server (1: the webhook's run, then the bare one's)")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of load on each server first, not counted")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--wrk-threads", type=int, default=2)
-
-
 def prepare(env: dict, args) -> tuple[Path, int, object]:
     """Migrate, create the helpline, open live contacts for the returning addresses, write the signed requests.
     Returns the requests' file, the number of live contacts and the app used (bench/webhook_cpu.py runs it)."""
@@ -276,7 +267,12 @@ def count_inbound(pg_url: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_measure_arguments(parser, duration=20)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load on each server, all rounds")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating runs of each server (1: the webhook's run, then the bare one's)")
+    parser.add_argument("--warmup", type=int, default=WARMUP_S, help="seconds of load on each server first, not counted")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")

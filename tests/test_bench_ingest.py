@@ -13,7 +13,7 @@ def wrk_calls(monkeypatch):
     calls = []
     rates = {"ingest": iter([400, 800, 600, 200, 900]), "bare": iter([4000, 4000, 5000, 5000, 4500])}
 
-    def fake_run_wrk(port, requests_file, args, seconds=None, first=0, count=None):
+    def fake_run_wrk(port, requests_file, args, seconds, first, count):
         which = "ingest" if port == 1 else "bare"
         per_s = next(rates[which])
         calls.append((which, seconds, first, count))
