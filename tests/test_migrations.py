@@ -46,3 +46,36 @@ def test_postgresql_rollup_keys_carry_their_counts(ctx):
             " AND a.attnum = ANY(i.indkey[i.indnkeyatts:]::int2[])"
             " WHERE i.indisprimary AND c.relname IN ('stats_contact_rollups', 'stats_operation_rollups') GROUP BY 1").all())
     assert included == {"stats_contact_rollups": ["n"], "stats_operation_rollups": ["n"]}
+
+
+def _update_triggers(connection) -> list[tuple[str, str]]:
+    """(name, CREATE TRIGGER statement) of every UPDATE trigger the migrations made."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgtype & 16 = 16").all()  # TRIGGER_TYPE_UPDATE
+    else:
+        rows = connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%AFTER UPDATE%'").all()
+    return [tuple(row) for row in rows]
+
+
+def test_every_update_trigger_names_exactly_the_columns_its_when_reads(ctx):
+    # Migration 0022: an UPDATE setting none of them (the ingest path's last_seq bump) never evaluates the
+    # WHEN. A column the WHEN reads but the list leaves out would silently stop the trigger.
+    import re
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "migrations" / "versions" / "0022_column_specific_update_triggers.py"
+    spec = spec_from_file_location("migration_0022", path)
+    migration = module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with db.engine.connect() as connection:
+        triggers = _update_triggers(connection)
+    expected = 8 if db.engine.dialect.name == "postgresql" else 6
+    assert len(triggers) == expected
+    for name, definition in triggers:
+        listed = re.search(r"AFTER UPDATE OF ([\w\s,]+?) ON\b", definition, re.IGNORECASE)
+        assert listed, name
+        assert sorted(c.strip().lower() for c in listed.group(1).split(",")) == migration.when_columns(definition), name

@@ -141,18 +141,17 @@ def open_contact(helpline: HelplineConfig, inbound: Inbound, reply_mode: str) ->
 
 # PostgreSQL: find the live contact and store the message in one autocommitted statement (one
 # round trip, app.core.db.autocommitted), for the common case of a message joining its conversation.
+# Two variants: a message with no risk phrase (nearly all) updates only the contact's last_seq, so
+# that none of the contacts table's column-specific UPDATE triggers (live events, statistics
+# rollups: migration 0022) is even considered; a risky one also flags the contact.
 _JOIN_LIVE_CONTACT_POSTGRES = """
 WITH live AS (
     SELECT id, status, bot_state, language, channel FROM contacts
     WHERE helpline_id = %(helpline_id)s AND thread_key = %(thread_key)s AND ended_at IS NULL
 ), bumped AS (
     -- The message's place in its conversation, taken under the contact's row lock, so that no later
-    -- message becomes visible before an earlier one (web chat polls by it). A risk phrase flags the
-    -- contact in this same statement: a crash can no longer store the message and lose the flag.
-    UPDATE contacts SET last_seq = contacts.last_seq + 1,
-        risk_flag = contacts.risk_flag OR %(risky)s,
-        priority = CASE WHEN %(risky)s THEN 'urgent' ELSE contacts.priority END,
-        updated_at = CASE WHEN %(risky)s AND NOT contacts.risk_flag THEN %(created_at)s ELSE contacts.updated_at END
+    -- message becomes visible before an earlier one (web chat polls by it).
+    UPDATE contacts SET last_seq = contacts.last_seq + 1{flag}
     FROM live WHERE contacts.id = live.id
     RETURNING contacts.last_seq AS seq
 ), stored AS (
@@ -167,6 +166,11 @@ WITH live AS (
 SELECT live.id, live.status, live.bot_state, live.language, live.channel, (SELECT id FROM stored) AS message_id
 FROM live
 """
+_JOIN_QUIETLY = _JOIN_LIVE_CONTACT_POSTGRES.format(flag="")
+# A risk phrase flags the contact in the same statement: a crash cannot store the message and lose the flag.
+_JOIN_FLAGGING = _JOIN_LIVE_CONTACT_POSTGRES.format(flag=""",
+        risk_flag = true, priority = 'urgent',
+        updated_at = CASE WHEN contacts.risk_flag THEN contacts.updated_at ELSE %(created_at)s END""")
 
 
 class LiveContact(NamedTuple):
@@ -184,9 +188,10 @@ def _join_live_contact_postgres(helpline_id: str, thread_key: str, inbound: Inbo
     params = {
         "helpline_id": helpline_id, "thread_key": thread_key, "body": cipher.encrypt(inbound.body),
         "provider_sid": inbound.provider_sid, "client_key": inbound.client_key, "num_media": inbound.num_media,
-        "created_at": utcnow(), "risky": risk.matches(risky_phrases, inbound.body),
+        "created_at": utcnow(),
     }
-    rows = autocommitted(_JOIN_LIVE_CONTACT_POSTGRES, params)
+    risky = risk.matches(risky_phrases, inbound.body)
+    rows = autocommitted(_JOIN_FLAGGING if risky else _JOIN_QUIETLY, params)
     # Committed outside the session: a request retried after a lost connection must know.
     mark_committed_outside_session()
     if not rows:
