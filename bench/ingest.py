@@ -16,6 +16,8 @@ Rates are summed over the rounds; p50 is the median of the runs' p50s, p99 the
 highest of their p99s. `lost` counts webhooks answered 200 whose message is not
 in the database. --rounds 1 --warmup 0 is the measure before 2026-12-07: one run of each in turn.
 Needs wrk (Debian package `wrk`) and PostgreSQL on 127.0.0.1:5432 (user postgres).
+--worker-class gthread --threads N [--keep-alive 0] measures the streams' worker model; --keep-alive 0 closes
+each connection as sync workers do (and as behind the README's nginx, which keeps none to gunicorn).
 Run: .venv/bin/python bench/ingest.py [--duration 20]
 """
 from __future__ import annotations
@@ -276,6 +278,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (gthread)")
+    parser.add_argument("--keep-alive", type=int, default=None,
+                        help="gunicorn --keep-alive for both servers (gthread; 0: close each connection, as sync "
+                             "workers do and as behind the README's nginx, which keeps no upstream connection)")
     parser.add_argument("--cpu", action="store_true",
                         help="also print the CPU ms per message of the gunicorn workers and of PostgreSQL")
     parser.add_argument("--profile", help="py-spy raw (collapsed) profile of the app's workers while measured")
@@ -302,7 +307,8 @@ def main() -> None:
     servers = []
     try:
         requests_file, warm, _ = prepare(env, args)
-        model = ("--worker-class", args.worker_class, "--threads", str(args.threads))
+        model = ("--worker-class", args.worker_class, "--threads", str(args.threads),
+                 *(("--keep-alive", str(args.keep_alive)) if args.keep_alive is not None else ()))
         servers.append(server := start_gunicorn("wsgi:app", port, env, args.workers, log_path, model))
         servers.append(start_gunicorn("bench.bare_app:app", bare_port, env, args.workers, log_path, model))
         # py-spy leaves out idle workers: the bare endpoint's runs add (almost) nothing to the profile.

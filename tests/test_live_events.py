@@ -19,6 +19,7 @@ from app.live import service as live
 from app.live.models import EVENT_SOURCE_TABLES, NOTIFY_CHANNEL, StreamEvent
 from app.routing import service as routing
 from tests.channel_helpers import contacts, send_sms
+from tests.conftest import is_postgres
 from tests.helpers import assert_error
 from tests.live_helpers import EventStream
 from tests.test_routing import action, available, make_idle_order
@@ -373,6 +374,35 @@ def test_every_message_of_a_conversation_is_an_event_also_on_the_fast_path(app, 
         recorded = {json.loads(p)["message_id"] for p in db.session.scalars(
             sa.select(StreamEvent.payload).where(StreamEvent.type == "message.created"))}
     assert recorded == message_ids and len(message_ids) == 4  # three in, one automatic reply
+
+
+def test_a_joining_message_changes_only_its_seq_and_a_risky_one_flags_the_contact_once(app, client, general):
+    # The join sets only last_seq unless the message carries a risk phrase (migration 0022's column
+    # lists then skip the contact's UPDATE triggers): nothing else about the contact may change.
+    assert send_sms(client, body="hello").status_code == 200
+    with app.app_context():
+        before = db.session.execute(sa.select(Contact.__table__)).one()._asdict()
+
+    def contact_updates() -> list[dict]:
+        with app.app_context():
+            return [json.loads(p) for p in db.session.scalars(
+                sa.select(StreamEvent.payload).where(StreamEvent.type == "contact.updated").order_by(StreamEvent.id))]
+
+    assert send_sms(client, body="are you there").status_code == 200
+    with app.app_context():
+        after = db.session.execute(sa.select(Contact.__table__)).one()._asdict()
+    # SQLite takes the ORM path, which stamps updated_at as every ORM update does.
+    expected = {"last_seq"} if is_postgres(app) else {"last_seq", "updated_at"}
+    assert {k for k in before if before[k] != after[k]} == expected
+    assert len(contact_updates()) == 1  # the contact's creation only
+
+    for body in ("I want to kill myself", "I want to kill myself"):
+        assert send_sms(client, body=body).status_code == 200
+    with app.app_context():
+        flagged = db.session.execute(sa.select(Contact.__table__)).one()._asdict()
+    assert flagged["risk_flag"] is True and flagged["priority"] == "urgent" and flagged["last_seq"] == after["last_seq"] + 2
+    updates = contact_updates()
+    assert len(updates) == 2 and updates[-1]["risk_flag"] is True and updates[-1]["priority"] == "urgent"
 
 
 def test_pruning_keeps_a_day_and_the_newest_event(app, client, general):
