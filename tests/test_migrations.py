@@ -1,4 +1,8 @@
 """`flask db upgrade` on an empty database gives exactly the models' schema."""
+import re
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+
 import flask_migrate
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -63,10 +67,6 @@ def _update_triggers(connection) -> list[tuple[str, str]]:
 def test_every_update_trigger_names_exactly_the_columns_its_when_reads(ctx):
     # Migration 0022: an UPDATE setting none of them (the ingest path's last_seq bump) never evaluates the
     # WHEN. A column the WHEN reads but the list leaves out would silently stop the trigger.
-    import re
-    from importlib.util import module_from_spec, spec_from_file_location
-    from pathlib import Path
-
     path = Path(__file__).parent.parent / "migrations" / "versions" / "0022_column_specific_update_triggers.py"
     spec = spec_from_file_location("migration_0022", path)
     migration = module_from_spec(spec)
