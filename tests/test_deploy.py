@@ -60,3 +60,56 @@ def test_make_run_execs_gunicorn_so_signals_reach_it():
     """SIGTERM to `make run` used to leave gunicorn serving: the recipe's shell now becomes gunicorn."""
     recipe = (ROOT / "Makefile").read_text().split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "exec $(BIN)/gunicorn" in recipe
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for nginx's own check of the example's TLS server."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "helpline.example.org")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now)
+                   .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "fullchain.pem", directory / "privkey.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (.ci/run installs it)")
+def test_nginx_accepts_the_example_as_a_conf_d_file(tmp_path):
+    """The example once had its log_format inside the server block, which nginx refuses to start with.
+
+    Included as Debian's nginx.conf includes conf.d/*.conf: inside http { }. Only the certificate
+    paths (made here), the listening ports (free ones) and the log path change."""
+    cert_path, key_path = _self_signed_certificate(tmp_path)
+    example = (ROOT / "deploy" / "nginx.conf.example").read_text()
+    site = (example.replace("/etc/letsencrypt/live/helpline.example.org/fullchain.pem", str(cert_path))
+            .replace("/etc/letsencrypt/live/helpline.example.org/privkey.pem", str(key_path))
+            .replace("/var/log/nginx/", f"{tmp_path}/")
+            .replace("listen 443 ssl", f"listen 127.0.0.1:{_free_port()} ssl")
+            .replace("listen 80;", f"listen 127.0.0.1:{_free_port()};"))
+    (tmp_path / "helpline.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n    access_log off;\n    include {tmp_path}/helpline.conf;\n}}\n")
+    result = subprocess.run(["nginx", "-t", "-e", str(tmp_path / "error.log"), "-p", str(tmp_path),
+                             "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "[warn]" not in result.stderr and "[emerg]" not in result.stderr, result.stderr
