@@ -143,6 +143,9 @@ class BaseConfig:
     EVENT_NOTIFY_THREAD = True
     # ...and at most one every this many ms per process: the commits of a busy spell share a NOTIFY.
     EVENT_NOTIFY_INTERVAL_MS = 20
+    # A relay (PostgreSQL) begins a pump at most once every this many ms: in a busy spell one pump
+    # serves the commits of the whole gap; after a quiet one an event is fetched at once.
+    EVENT_RELAY_GAP_MS = 50
 
     # Private networks (comma-separated CIDRs) that user-chosen URLs such as export deliveries may reach.
     # Empty: public internet addresses only. Operator configuration, never a helpline setting.
@@ -184,7 +187,7 @@ class BaseConfig:
             settings[name] = _env(name, settings[name])
         if _env("PROXY_FIX_HOPS") is not None:
             settings["PROXY_FIX_HOPS"] = int(_env("PROXY_FIX_HOPS"))
-        for name in ("EVENT_STREAMS_PER_PROCESS", "EVENT_RETENTION_H", "EVENT_NOTIFY_INTERVAL_MS"):
+        for name in ("EVENT_STREAMS_PER_PROCESS", "EVENT_RETENTION_H", "EVENT_NOTIFY_INTERVAL_MS", "EVENT_RELAY_GAP_MS"):
             if _env(name) is not None:
                 settings[name] = int(_env(name))
         if settings["EVENT_RETENTION_H"] < 24:

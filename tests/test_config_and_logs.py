@@ -70,6 +70,19 @@ def test_environment_overrides_and_postgres_urls_use_psycopg(monkeypatch):
     assert settings["TWILIO_API_BASE_URL"] == "http://127.0.0.1:9999"
 
 
+def test_the_live_event_settings_in_the_readme_table_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    defaults = load_config("development")
+    overrides = {"EVENT_STREAMS_PER_PROCESS": 7, "EVENT_RETENTION_H": 30, "EVENT_NOTIFY_INTERVAL_MS": 5,
+                 "EVENT_RELAY_GAP_MS": 10}
+    for name, value in overrides.items():
+        assert defaults[name] != value
+        monkeypatch.setenv(name, str(value))
+    settings = load_config("development")
+    assert {name: settings[name] for name in overrides} == overrides
+
+
 @pytest.mark.parametrize(
     "env, named",
     [

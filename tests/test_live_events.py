@@ -548,6 +548,64 @@ def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_se
         relay.stop()
 
 
+@postgres_only
+def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(app, counsellor, supervisor):
+    """EVENT_RELAY_GAP_MS: a pump costs several statements and a commit whatever it carries; under a
+    webhook flood one pump per commit took a third of the stream server's CPU. After a quiet spell
+    an event is still fetched at once."""
+    from app.auth.models import User
+    from app.live.relay import Relay
+
+    relay = Relay(app)
+    app.config.update(EVENT_RELAY_THREAD=True, EVENT_RELAY_GAP_MS=300)
+    started_pumps, pump = [], relay.pump
+
+    def counted_pump():
+        started_pumps.append(time.monotonic())
+        return pump()
+
+    relay.pump = counted_pump
+
+    def set_availability(status: str) -> None:
+        with app.app_context():
+            routing.set_availability(db.session.get(User, counsellor.id), status)
+            db.session.remove()
+
+    def availability_frames(expected: int, within: float) -> list[str]:
+        frames, deadline = [], time.monotonic() + within
+        while len(frames) < expected and time.monotonic() < deadline:
+            frames += [text for _, text in subscription.take(0.05) if "event: user.availability" in text]
+        return frames
+
+    try:
+        with app.app_context():
+            relay.prime()
+            db.session.remove()
+        viewer = live.Viewer(id=supervisor.id, helpline_id=supervisor.helpline_id, role="supervisor",
+                             token_id="t", token_expires_at=utcnow() + timedelta(hours=1))
+        subscription = relay.subscribe(viewer)
+        relay.start()
+        time.sleep(0.5)  # listening, and past the gap of its first pump
+
+        committed = time.monotonic()
+        set_availability("available")
+        assert len(availability_frames(1, 5.0)) == 1
+        assert time.monotonic() - committed < 0.2  # a quiet spell: not held back by the gap
+
+        time.sleep(0.5)
+        busy_from = time.monotonic()
+        for status in ("break", "available") * 6:  # 12 commits in 0.6 s
+            set_availability(status)
+            time.sleep(0.05)
+        assert len(availability_frames(12, 5.0)) == 12
+        during = [t for t in started_pumps if t >= busy_from]
+        # About 0.6 s / 0.3 s of announced commits, and queue.status's own timed pumps; one per commit without.
+        assert len(during) <= 6, len(during)
+    finally:
+        app.config["EVENT_RELAY_THREAD"] = False
+        relay.stop()
+
+
 def test_the_tables_that_wake_the_relays_are_the_tables_the_outbox_triggers_watch(app):
     """A table with an outbox trigger missing from EVENT_SOURCE_TABLES would commit events that no
     NOTIFY announces: they would reach streams only at the relays' one-second safety-net wake-up."""
