@@ -335,11 +335,11 @@ def main() -> None:
     parser.add_argument("--profile-server", choices=("web", "streams"), default="web",
                         help="with --profile: the web workers or the stream server")
     parser.add_argument("--returning", type=int, default=2000)
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
+    ingest.add_pg_arguments(parser)
     args = parser.parse_args()
 
     database = f"helpline_bench_events_{os.getpid()}"
-    pg_admin, pg_url = f"{args.pg}/postgres", f"{args.pg}/{database}"
+    pg_admin, pg_url = ingest.database_urls(args, database)
     ingest.psql(pg_admin, f"CREATE DATABASE {database}")
     port = ingest.free_port()
     from cryptography.fernet import Fernet

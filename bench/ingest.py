@@ -54,6 +54,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def database_urls(args, database: str) -> tuple[str, str]:
+    """(the admin URL, the app's URL for `database`): over TCP at --pg, or with --pg-socket over the
+    server's Unix socket in that directory (README, Production: a PostgreSQL on the same machine)."""
+    if getattr(args, "pg_socket", None):
+        return f"{args.pg}/postgres", f"postgresql://postgres@/{database}?host={args.pg_socket}"
+    return f"{args.pg}/postgres", f"{args.pg}/{database}"
+
+
+def add_pg_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    parser.add_argument("--pg-socket", metavar="DIR",
+                        help="the app connects over the server's Unix socket in DIR (/var/run/postgresql), not TCP")
+
+
 def psql(pg_admin_url: str, sql: str) -> None:
     import psycopg
 
@@ -287,13 +301,13 @@ def main() -> None:
     parser.add_argument("--gil", action="store_true", help="with --profile: only samples holding the GIL")
     parser.add_argument("--pool", type=int, default=200_000, help="pre-signed requests (never resent)")
     parser.add_argument("--returning", type=int, default=2_000, help="addresses with a live contact")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    add_pg_arguments(parser)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
     database = f"helpline_bench_{os.getpid()}"
-    pg_admin, pg_url = f"{args.pg}/postgres", f"{args.pg}/{database}"
+    pg_admin, pg_url = database_urls(args, database)
     psql(pg_admin, f"CREATE DATABASE {database}")
     port, bare_port = free_port(), free_port()
     from cryptography.fernet import Fernet

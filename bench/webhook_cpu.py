@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ingest import PATH, cpu_seconds, cpu_used, prepare, psql  # noqa: E402
+from bench.ingest import PATH, add_pg_arguments, cpu_seconds, cpu_used, database_urls, prepare, psql  # noqa: E402
 
 
 def environs(requests_file: Path, base_url: str) -> list[dict]:
@@ -46,7 +46,7 @@ def environs(requests_file: Path, base_url: str) -> list[dict]:
 
 def run(args) -> None:
     database = f"helpline_cpu_{os.getpid()}"
-    pg_admin, pg_url = f"{args.pg}/postgres", f"{args.pg}/{database}"
+    pg_admin, pg_url = database_urls(args, database)
     psql(pg_admin, f"CREATE DATABASE {database}")
     from cryptography.fernet import Fernet
 
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="webhooks sent first, not measured")
     parser.add_argument("--warm-contacts", type=int, default=500, help="addresses with a live contact")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
-    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    add_pg_arguments(parser)
     args = parser.parse_args()
     if args.callgrind:
         under_callgrind([a for a in sys.argv[1:] if a != "--callgrind"], args.requests)
