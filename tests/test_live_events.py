@@ -502,6 +502,19 @@ postgres_only = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL", "").s
                                    reason="LISTEN/NOTIFY and concurrent transactions need PostgreSQL")
 
 
+def supervisor_listening(app, relay, supervisor):
+    """The supervisor's subscription on `relay`, whose LISTEN thread has started and listens."""
+    with app.app_context():
+        relay.prime()
+        db.session.remove()
+    viewer = live.Viewer(id=supervisor.id, helpline_id=supervisor.helpline_id, role="supervisor",
+                         token_id="t", token_expires_at=utcnow() + timedelta(hours=1))
+    subscription = relay.subscribe(viewer)
+    relay.start()
+    time.sleep(0.3)  # listening
+    return subscription
+
+
 @postgres_only
 def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_second(app, counsellor, supervisor):
     import subprocess
@@ -513,14 +526,7 @@ def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_se
     relay = Relay(app)  # as in a web process: a LISTEN thread, no inline pumping
     app.config["EVENT_RELAY_THREAD"] = True
     try:
-        with app.app_context():
-            relay.prime()
-            db.session.remove()
-        viewer = live.Viewer(id=supervisor.id, helpline_id=supervisor.helpline_id, role="supervisor",
-                             token_id="t", token_expires_at=utcnow() + timedelta(hours=1))
-        subscription = relay.subscribe(viewer)
-        relay.start()
-        time.sleep(0.3)  # listening
+        subscription = supervisor_listening(app, relay, supervisor)
         script = (
             "from app import create_app; from app.extensions import db; import sqlalchemy as sa; "
             # As in production: the NOTIFY sent by the process's thread (or at its exit).
@@ -549,7 +555,8 @@ def test_an_event_committed_by_another_process_reaches_a_stream_here_within_a_se
 
 
 @postgres_only
-def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(app, counsellor, supervisor):
+def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(app, counsellor, supervisor,
+                                                                               monkeypatch):
     """EVENT_RELAY_GAP_MS: a pump costs several statements and a commit whatever it carries; under a
     webhook flood one pump per commit took a third of the stream server's CPU. After a quiet spell
     an event is still fetched at once."""
@@ -557,7 +564,8 @@ def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(ap
     from app.live.relay import Relay
 
     relay = Relay(app)
-    app.config.update(EVENT_RELAY_THREAD=True, EVENT_RELAY_GAP_MS=300)
+    monkeypatch.setitem(app.config, "EVENT_RELAY_THREAD", True)  # the app is the session's: both restored
+    monkeypatch.setitem(app.config, "EVENT_RELAY_GAP_MS", 300)
     started_pumps, pump = [], relay.pump
 
     def counted_pump():
@@ -578,14 +586,8 @@ def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(ap
         return frames
 
     try:
-        with app.app_context():
-            relay.prime()
-            db.session.remove()
-        viewer = live.Viewer(id=supervisor.id, helpline_id=supervisor.helpline_id, role="supervisor",
-                             token_id="t", token_expires_at=utcnow() + timedelta(hours=1))
-        subscription = relay.subscribe(viewer)
-        relay.start()
-        time.sleep(0.5)  # listening, and past the gap of its first pump
+        subscription = supervisor_listening(app, relay, supervisor)
+        time.sleep(0.2)  # past the gap of its first pump
 
         committed = time.monotonic()
         set_availability("available")
@@ -602,7 +604,6 @@ def test_in_a_busy_spell_commits_share_a_relays_pumps_and_every_event_arrives(ap
         # About 0.6 s / 0.3 s of announced commits, and queue.status's own timed pumps; one per commit without.
         assert len(during) <= 6, len(during)
     finally:
-        app.config["EVENT_RELAY_THREAD"] = False
         relay.stop()
 
 
