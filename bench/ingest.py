@@ -57,9 +57,8 @@ def free_port() -> int:
 def database_urls(args, database: str) -> tuple[str, str]:
     """(the admin URL, the app's URL for `database`): over TCP at --pg, or with --pg-socket over the
     server's Unix socket in that directory (a PostgreSQL on the same machine; bench/README.md)."""
-    if args.pg_socket:
-        return f"{args.pg}/postgres", f"postgresql://postgres@/{database}?host={args.pg_socket}"
-    return f"{args.pg}/postgres", f"{args.pg}/{database}"
+    app_url = f"postgresql://postgres@/{database}?host={args.pg_socket}" if args.pg_socket else f"{args.pg}/{database}"
+    return f"{args.pg}/postgres", app_url
 
 
 def add_pg_arguments(parser: argparse.ArgumentParser) -> None:
