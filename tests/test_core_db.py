@@ -1,6 +1,7 @@
 """core.db.execute_rows: a Core statement sent by the driver itself on PostgreSQL (a new contact's
 statements at ingest), with the same values, errors and notifications as through the engine."""
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -8,7 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from app.contacts.models import Contact, Message
 from app.core import commit_notify
-from app.core.db import execute_rows
+from app.channels import spool
+from app.core import db as core_db
+from app.core.db import autocommitted, execute_rows
 from app.core.outage import database_failure
 from app.core.time import utcnow
 from app.extensions import db
@@ -113,3 +116,70 @@ def test_in_values_finds_the_rows_for_many_ids_with_one_statement_text(app, clie
     assert sorted(found_messages) == sorted(message_ids)
     if dialect == "postgresql":
         assert len(texts) == 1 and "ANY" in texts.pop()
+
+
+# --- core.db.autocommitted: the main thread's held connection ------------------------------------
+
+def _backend(app) -> int:
+    with app.app_context():
+        return autocommitted("SELECT pg_backend_pid()", {})[0][0]
+
+
+def _alive(app, pid: int) -> bool:
+    with app.app_context(), db.engine.connect() as other:
+        return other.scalar(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}) == 1
+
+
+@postgres_only
+def test_the_main_threads_autocommitted_statements_share_one_connection_beside_the_pool(app):
+    first = _backend(app)
+    assert _backend(app) == first
+    with app.app_context():
+        assert db.engine.pool.checkedout() == 0  # held out of the pool, not checked out of it
+        in_a_thread = []
+        worker = threading.Thread(target=lambda: in_a_thread.append(_backend(app)))
+        worker.start()
+        worker.join()
+    assert in_a_thread and in_a_thread[0] != first  # other threads take one from the pool each time
+    assert _backend(app) == first
+
+
+@postgres_only
+def test_the_held_connection_is_closed_and_replaced_when_the_engine_is_disposed_or_it_is_due_for_recycling(app):
+    first = _backend(app)
+    with app.app_context():
+        db.engine.dispose()
+    second = _backend(app)
+    assert second != first and not _alive(app, first)
+    core_db._held.retire_at = 0  # pool_recycle seconds have passed
+    assert _backend(app) != second and not _alive(app, second)
+
+
+@postgres_only
+def test_a_webhook_meeting_a_held_connection_killed_by_a_restart_is_spooled_and_the_next_takes_a_new_one(
+        app, client, helpline, log_output):
+    """As on a dead pooled connection: the webhook is answered and spooled (stored once by the replay),
+    the dead connection is given up quietly, and the next webhook joins on a new one."""
+    assert send_sms(client, body="first").status_code == 200
+    held = _backend(app)
+    with app.app_context(), db.engine.connect() as other:
+        other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": held})
+    assert send_sms(client, body="during the restart").status_code == 200
+    with app.app_context():
+        assert spool.replay_spool() == 1
+    assert send_sms(client, body="after it").status_code == 200
+    assert [m.body for m in messages(app) if m.direction == "inbound"] == ["first", "during the restart", "after it"]
+    assert _backend(app) != held
+    assert [line for line in log_output.getvalue().splitlines() if '"level": "ERROR"' in line] == []
+
+
+@postgres_only
+def test_a_forked_child_leaves_the_connection_it_inherited_to_its_parent(app, monkeypatch):
+    parent = _backend(app)
+    monkeypatch.setattr(core_db.os, "getpid", lambda: -1)  # as in a worker forked after the parent took it
+    child = _backend(app)
+    assert child != parent
+    assert _alive(app, parent)  # the child neither used nor closed it
+    monkeypatch.undo()
+    core_db._inherited.pop().close()
+    core_db._drop_held()

@@ -108,3 +108,24 @@ def test_webhooks_skip_the_limiter_and_other_routes_still_meet_it(app, client, h
     assert checked == []
     client.get("/healthz")
     assert checked
+
+
+def test_the_limiters_headers_are_added_to_limited_routes_and_not_looked_for_on_webhooks(app, client, helpline,
+                                                                                         counsellor):
+    """Its after-request hook (limit headers, conditional deductions) is skipped for webhooks, as its check is."""
+    from functools import partial
+
+    from flask_limiter import Limiter
+
+    from app.extensions import _headers_unless_webhook
+    from tests.channel_helpers import send_sms
+
+    hooks = app.after_request_funcs[None]
+    # Flask-Limiter's own hook is wrapped where it registered it: a renamed hook would go unwrapped.
+    assert [h for h in hooks if isinstance(h, partial) and h.func is _headers_unless_webhook]
+    assert not [h for h in hooks if isinstance(h, partial) and h.func is Limiter._Limiter__inject_headers]
+    webhook = send_sms(client)
+    assert webhook.status_code == 200
+    assert not [name for name in webhook.headers.keys() if name.startswith("X-RateLimit")]
+    limited = login(client, counsellor.email, PASSWORD)
+    assert limited.status_code == 201 and int(limited.headers["X-RateLimit-Limit"]) > 0

@@ -1,11 +1,15 @@
 """Statements that differ by database dialect, built once and reused (the ingest hot path runs them per message)."""
 from __future__ import annotations
 
+import os
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -150,16 +154,33 @@ def upsert_returning(table: sa.Table, values: dict, conflict_columns: list[str],
 
 
 def autocommitted(sql: str, params: dict) -> list[tuple]:
-    """One statement in its own transaction on a pooled connection of its own, autocommitted and
-    server-side prepared (PostgreSQL, psycopg): one round trip, with none of the session's BEGIN and
-    COMMIT nor the ORM's per-statement work. For the hot paths (a message joining its contact,
-    routing's "is anyone available" probe); the caller's session is left as it was."""
+    """One statement in its own transaction on a connection of its own, autocommitted and server-side
+    prepared (PostgreSQL, psycopg): one round trip, with none of the session's BEGIN and COMMIT nor the
+    ORM's per-statement work. For the hot paths (a message joining its contact, routing's "is anyone
+    available" probe); the caller's session is left as it was.
+
+    The process's main thread (a sync worker's requests, the tests) keeps one connection for these
+    statements, out of the pool (`_held_connection`); other threads take one from the pool each time."""
+    if threading.current_thread() is threading.main_thread():
+        connection = _held_connection()
+        try:
+            rows = connection.execute(sql, params, prepare=True).fetchall()
+        except Exception:
+            _drop_held()  # its state is unknown: never use it again
+            raise
+    else:
+        rows = _autocommitted_from_pool(sql, params)
+    committed_beside_session(db.engine, sql)  # a write the live-event relays must hear of
+    return rows
+
+
+def _autocommitted_from_pool(sql: str, params: dict) -> list[tuple]:
     pooled = db.engine.raw_connection()
     try:
         connection = pooled.driver_connection
         connection.autocommit = True
         try:
-            rows = connection.execute(sql, params, prepare=True).fetchall()
+            return connection.execute(sql, params, prepare=True).fetchall()
         finally:
             connection.autocommit = False
     except Exception:
@@ -167,8 +188,60 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
         raise
     finally:
         pooled.close()
-    committed_beside_session(db.engine, sql)  # a write the live-event relays must hear of
-    return rows
+
+
+@dataclass
+class _Held:
+    pool: object        # the engine's pool it came from: a disposed engine's connection is given up
+    proxy: object       # the pool's proxy, detached from the pool
+    connection: object  # the driver's connection
+    pid: int
+    retire_at: float    # as the pool's pool_recycle retires its own
+
+
+_held: _Held | None = None
+# Connections a forked child inherited from its parent: the parent's to close, never the child's (closing
+# one would end the parent's session); kept referenced so that no garbage collection closes them either.
+_inherited: list = []
+
+
+def _held_connection():
+    """The main thread's autocommit connection: taken from the pool once and detached from it, then kept.
+
+    Checking a connection out of the pool and back in, switching it to autocommit and back, cost a
+    webhook joining its contact more than the statement's own work in psycopg (py-spy, bench/README.md).
+    One thread, so one such connection per process beside its pool; a new one after the engine is
+    disposed, after a fork, after `pool_recycle` seconds, or after any error on it."""
+    global _held
+    held, pool = _held, db.engine.pool
+    if held is not None and held.pool is pool and held.pid == os.getpid() and time.monotonic() < held.retire_at:
+        return held.connection
+    _drop_held()
+    proxy = db.engine.raw_connection()
+    connection = proxy.driver_connection
+    try:
+        connection.autocommit = True
+    except Exception:
+        proxy.invalidate()
+        raise
+    proxy.detach()
+    recycle = current_app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_recycle", -1)
+    _held = _Held(pool, proxy, connection, os.getpid(), time.monotonic() + recycle if recycle > 0 else float("inf"))
+    return connection
+
+
+def _drop_held() -> None:
+    global _held
+    held, _held = _held, None
+    if held is None:
+        return
+    if held.pid != os.getpid():
+        _inherited.append(held.proxy)
+        return
+    try:
+        held.connection.close()  # the driver's close: the pool's would roll back first, and log a lost connection
+    except Exception:  # noqa: BLE001 - already broken: nothing to close
+        pass
 
 
 def execute(stmt, params: dict | None = None):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import sys
 import time
-import uuid
 
 from datetime import datetime, timezone
 
@@ -111,7 +111,8 @@ def init_request_logging(app: Flask) -> None:
     @app.before_request
     def _start_request():
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        # 32 random hex digits, as uuid4().hex was, without building a UUID for each request.
+        g.request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()
         g.request_started = time.perf_counter()
 
     @app.after_request
