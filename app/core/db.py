@@ -193,8 +193,7 @@ def _autocommitted_from_pool(sql: str, params: dict) -> list[tuple]:
 @dataclass
 class _Held:
     pool: object        # the engine's pool it came from: a disposed engine's connection is given up
-    proxy: object       # the pool's proxy, detached from the pool
-    connection: object  # the driver's connection
+    connection: object  # the driver's, detached from the pool
     pid: int
     retire_at: float    # as the pool's pool_recycle retires its own
 
@@ -226,7 +225,7 @@ def _held_connection():
         raise
     proxy.detach()
     recycle = current_app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_recycle", -1)
-    _held = _Held(pool, proxy, connection, os.getpid(), time.monotonic() + recycle if recycle > 0 else float("inf"))
+    _held = _Held(pool, connection, os.getpid(), time.monotonic() + recycle if recycle > 0 else float("inf"))
     return connection
 
 
@@ -236,7 +235,7 @@ def _drop_held() -> None:
     if held is None:
         return
     if held.pid != os.getpid():
-        _inherited.append(held.proxy)
+        _inherited.append(held.connection)
         return
     try:
         held.connection.close()  # the driver's close: the pool's would roll back first, and log a lost connection
