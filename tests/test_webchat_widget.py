@@ -62,17 +62,20 @@ def test_the_config_says_open_and_where_quick_exit_goes(client, helpline, genera
     assert response.status_code == 200
     assert response.get_json() == {
         "helpline": {"code": "main", "name": "Main Helpline"}, "language": "fr", "open": True,
-        "pre_survey": {"enabled": False, "questions": []}, "exit_url": "https://www.google.com/", "messages": {},
+        "pre_survey": {"enabled": False, "questions": []}, "post_survey": {"enabled": False},
+        "exit_url": "https://www.google.com/", "messages": {},
     }
 
 
-def test_the_config_lists_the_pre_survey_and_the_helplines_own_texts(client, admin, helpline):
+def test_the_config_lists_the_pre_survey_says_a_post_survey_follows_and_gives_the_helplines_own_texts(client, admin, helpline):
     settings = {"pre_survey": {"enabled": True, "questions": [
         {"key": "age", "prompt": {"en": "How old are you?", "fr": "Quel âge as-tu ?"}},
         {"key": "gender", "prompt": "Gender?"}]},
-        "messages": {"goodbye": "Bye from Main"}, "webchat_exit_url": "https://news.example.org/"}
+        "messages": {"goodbye": "Bye from Main"}, "webchat_exit_url": "https://news.example.org/",
+        "post_survey": {"enabled": True}}
     assert client.patch("/api/v1/helpline", json={"settings": settings}, headers=admin.headers).status_code == 200
     config = client.get("/webchat/main/config?language=fr").get_json()
+    assert config["post_survey"] == {"enabled": True}  # the widget looks for it when a counsellor ends the chat
     assert config["pre_survey"] == {"enabled": True, "questions": [{"key": "age", "prompt": "Quel âge as-tu ?"},
                                                                    {"key": "gender", "prompt": "Gender?"}]}
     assert config["messages"] == {"goodbye": "Bye from Main"}

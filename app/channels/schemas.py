@@ -143,6 +143,8 @@ class WebchatConfigSchema(ma.Schema):
     message = fields.String(metadata={"description": "When closed: the helpline's closed or holiday message."})
     pre_survey = fields.Dict(metadata={"description": '{"enabled", "questions": [{"key", "prompt"}]}; '
                                                       'keys: about_self, age, gender'})
+    post_survey = fields.Dict(metadata={"description": '{"enabled"}: whether a post-contact survey follows a chat the '
+                                                       'counsellor ends (its questions: GET .../post-survey then).'})
     exit_url = fields.String(metadata={"description": "Where quick exit goes (settings.webchat_exit_url)."})
     messages = fields.Dict(metadata={"description": "The helpline's own closed/holiday/queued/goodbye/abandoned "
                                                      "texts, when it set them; else the widget's own, per language."})

@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from app.channels import presurvey
+from app.channels import postsurvey, presurvey
 from app.channels.hours import closed_reason
 from app.channels.models import WebchatSession
 from app.channels.service import (
@@ -152,8 +152,8 @@ def helpline_name(helpline: HelplineConfig) -> str:
 
 def widget_config(helpline: HelplineConfig, language: str | None) -> dict:
     """What the web chat widget needs before a chat starts: the helpline's name, whether it is open
-    now (and if not, its closed or holiday message), the pre-survey's questions, where quick exit
-    goes, and the helpline's own texts. Nothing here is about any person."""
+    now (and if not, its closed or holiday message), the pre-survey's questions, whether a post-contact
+    survey follows, where quick exit goes, and the helpline's own texts. Nothing here is about any person."""
     settings = helpline.settings
     language = language or settings["default_language"]
     reason = closed_reason(settings, helpline.timezone, "web", utcnow())
@@ -168,6 +168,8 @@ def widget_config(helpline: HelplineConfig, language: str | None) -> dict:
                                                                           settings["default_language"])}
                           for q in presurvey.questions(settings)] if survey["enabled"] else [],
         },
+        # Whether to look for the post-contact survey when a counsellor ends the chat (the questions come then).
+        "post_survey": {"enabled": postsurvey.survey_settings(settings)["enabled"]},
         "exit_url": settings["webchat_exit_url"],
         "messages": {key: settings["messages"][key] for key in WIDGET_MESSAGE_KEYS
                      if settings["messages"][key] != DEFAULT_SETTINGS["messages"][key]},

@@ -344,14 +344,27 @@
     if (connection) connection.abort();
     clearTimeout(pollTimer);
     forgetSession();  // the token stops working soon anyway: nothing to resume
-    if (session && status === "ended" && !leftByVisitor) offerSurvey();
+    if (session && status === "ended" && !leftByVisitor && config && config.post_survey && config.post_survey.enabled) {
+      offerSurvey(0);
+    }
   }
 
   // --- the post-contact survey: after a counsellor ended the chat, if the helpline asks one -----
-  function offerSurvey() {
-    api("GET", "/sessions/" + encodeURIComponent(session.id) + "/post-survey").then(function (answer) {
-      if (answer && answer.questions.length && session) renderSurvey(answer.questions);
-    }, function () { /* none (409) or the token expired: nothing to ask */ });
+  // The server opens the survey just after it ends the chat, in a transaction of its own (a reaction
+  // to the end), so the widget can hear of the end first: "none open" (409) is asked again a few
+  // times before it is believed.
+  var SURVEY_RETRIES_MS = [500, 1000, 2000, 4000];
+
+  function offerSurvey(attempt) {
+    var asked = session;
+    api("GET", "/sessions/" + encodeURIComponent(asked.id) + "/post-survey").then(function (answer) {
+      if (answer && answer.questions.length && session === asked) renderSurvey(answer.questions);
+    }, function (error) {
+      // Otherwise the token expired, or the visitor left: nothing to ask.
+      if (error.status === 409 && attempt < SURVEY_RETRIES_MS.length && session === asked) {
+        setTimeout(function () { offerSurvey(attempt + 1); }, SURVEY_RETRIES_MS[attempt]);
+      }
+    });
   }
 
   function surveyField(q, i) {
