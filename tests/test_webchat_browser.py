@@ -113,6 +113,12 @@ def console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+def survey_requests(driver) -> int:
+    """How many times the widget has had an answer to GET .../post-survey."""
+    return driver.execute_script("return performance.getEntriesByType('resource')"
+                                 ".filter(e => e.name.includes('/post-survey')).length")
+
+
 def shot(driver, name):
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -213,13 +219,18 @@ def test_the_widget_asks_again_when_the_survey_opens_after_it_heard_of_the_end(a
                                                                               general, counsellor, monkeypatch):
     """The survey opens in its own transaction just after the end's (a reaction to ConversationEnded), so the
     widget may hear of the end first and meet 409 `no_post_survey`. Seen in CI: the form never came. Here the
-    survey opens 2 s after the end, well after the widget has asked once."""
+    survey opens only once the widget has asked for it."""
     from app.channels import handlers
 
     set_settings(client, admin, {"post_survey": {"enabled": True, "questions": [
         {"id": "helpful", "type": "scale", "prompt": "How helpful was it?"}]}})
     opened = handlers.start_post_survey
-    monkeypatch.setattr(handlers, "start_post_survey", lambda contact_id: time.sleep(2) or opened(contact_id))
+
+    def open_once_the_widget_asked(contact_id):
+        wait_until(lambda: survey_requests(browser), timeout=10.0, what="the widget asking for the survey")
+        return opened(contact_id)
+
+    monkeypatch.setattr(handlers, "start_post_survey", open_once_the_widget_asked)
     browser.get(f"{live_url}/webchat/main/")
     wait_until(lambda: hook(browser, "start"), what="the start button").click()
     contact = chat_with_counsellor(app, client, browser, counsellor, within=2.0)
@@ -239,8 +250,7 @@ def test_without_a_post_survey_the_widget_does_not_ask_for_one(app, client, live
     assert action(client, counsellor, contact.id, "end").status_code == 200
     wait_until(lambda: hook(browser, "input").get_attribute("disabled"), what="the chat closed")
     time.sleep(0.5)
-    assert browser.execute_script("return performance.getEntriesByType('resource')"
-                                  ".filter(e => e.name.includes('/post-survey')).length") == 0
+    assert survey_requests(browser) == 0
     assert console_errors(browser) == []
 
 
