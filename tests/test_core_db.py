@@ -7,9 +7,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from app.channels import spool
 from app.contacts.models import Contact, Message
 from app.core import commit_notify
-from app.channels import spool
 from app.core import db as core_db
 from app.core.db import autocommitted, execute_rows
 from app.core.outage import database_failure

@@ -113,10 +113,10 @@ def console_errors(driver):
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
-def survey_requests(driver) -> int:
-    """How many times the widget has had an answer to GET .../post-survey."""
+def requests_to(driver, path_part: str) -> int:
+    """How many of the page's requests, answered, had `path_part` in their URL."""
     return driver.execute_script("return performance.getEntriesByType('resource')"
-                                 ".filter(e => e.name.includes('/post-survey')).length")
+                                 ".filter(e => e.name.includes(arguments[0])).length", path_part)
 
 
 def shot(driver, name):
@@ -187,8 +187,7 @@ def test_with_streaming_off_the_widget_polls(app, client, live_url, browser, gen
     browser.get(f"{live_url}/webchat/main/?stream=off")
     wait_until(lambda: hook(browser, "start"), what="the start button").click()
     chat_with_counsellor(app, client, browser, counsellor, within=3.0)  # a poll every 2 s
-    assert browser.execute_script("return performance.getEntriesByType('resource')"
-                                  ".filter(e => e.name.includes('/events')).length") == 0
+    assert requests_to(browser, "/events") == 0
     assert console_errors(browser) == []
 
 
@@ -227,7 +226,7 @@ def test_the_widget_asks_again_when_the_survey_opens_after_it_heard_of_the_end(a
     opened = handlers.start_post_survey
 
     def open_once_the_widget_asked(contact_id):
-        wait_until(lambda: survey_requests(browser), timeout=10.0, what="the widget asking for the survey")
+        wait_until(lambda: requests_to(browser, "/post-survey"), timeout=10.0, what="the widget asking for the survey")
         return opened(contact_id)
 
     monkeypatch.setattr(handlers, "start_post_survey", open_once_the_widget_asked)
@@ -250,7 +249,7 @@ def test_without_a_post_survey_the_widget_does_not_ask_for_one(app, client, live
     assert action(client, counsellor, contact.id, "end").status_code == 200
     wait_until(lambda: hook(browser, "input").get_attribute("disabled"), what="the chat closed")
     time.sleep(0.5)
-    assert survey_requests(browser) == 0
+    assert requests_to(browser, "/post-survey") == 0
     assert console_errors(browser) == []
 
 

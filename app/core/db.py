@@ -161,21 +161,22 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
 
     The process's main thread (a sync worker's requests, the tests) keeps one connection for these
     statements, out of the pool (`_held_connection`); other threads take one from the pool each time."""
+    engine = db.engine  # looked up once: Flask-SQLAlchemy finds it through the app on every call
     if threading.current_thread() is threading.main_thread():
-        connection = _held_connection()
+        connection = _held_connection(engine)
         try:
             rows = connection.execute(sql, params, prepare=True).fetchall()
         except Exception:
             _drop_held()  # its state is unknown: never use it again
             raise
     else:
-        rows = _autocommitted_from_pool(sql, params)
-    committed_beside_session(db.engine, sql)  # a write the live-event relays must hear of
+        rows = _autocommitted_from_pool(engine, sql, params)
+    committed_beside_session(engine, sql)  # a write the live-event relays must hear of
     return rows
 
 
-def _autocommitted_from_pool(sql: str, params: dict) -> list[tuple]:
-    pooled = db.engine.raw_connection()
+def _autocommitted_from_pool(engine: sa.engine.Engine, sql: str, params: dict) -> list[tuple]:
+    pooled = engine.raw_connection()
     try:
         connection = pooled.driver_connection
         connection.autocommit = True
@@ -204,7 +205,7 @@ _held: _Held | None = None
 _inherited: list = []
 
 
-def _held_connection():
+def _held_connection(engine: sa.engine.Engine):
     """The main thread's autocommit connection: taken from the pool once and detached from it, then kept.
 
     Checking a connection out of the pool and back in, switching it to autocommit and back, cost a
@@ -212,11 +213,11 @@ def _held_connection():
     One thread, so one such connection per process beside its pool; a new one after the engine is
     disposed, after a fork, after `pool_recycle` seconds, or after any error on it."""
     global _held
-    held, pool = _held, db.engine.pool
+    held, pool = _held, engine.pool
     if held is not None and held.pool is pool and held.pid == os.getpid() and time.monotonic() < held.retire_at:
         return held.connection
     _drop_held()
-    proxy = db.engine.raw_connection()
+    proxy = engine.raw_connection()
     connection = proxy.driver_connection
     try:
         connection.autocommit = True
