@@ -11,7 +11,7 @@ from app.helplines.settings import DEFAULT_SETTINGS
 from tests.channel_helpers import (
     HELPLINE_NUMBER, contacts, messages, post_signed, send_sms, set_settings, sid, sign, sms, twiml_messages,
 )
-from tests.conftest import ACCOUNT_SID
+from tests.conftest import ACCOUNT_SID, is_postgres
 from tests.helpers import assert_error, statements_sent
 
 PATH = "/webhooks/main/twilio/messaging"
@@ -58,9 +58,73 @@ def test_a_new_contacts_message_and_replies_go_in_with_one_insert(app, client, h
     set_settings(app, helpline, queue_position_notice=True)
     with statements_sent(app) as sent:
         send_sms(client, body="first")
-    assert len([s for s in sent if s.lstrip().upper().startswith("INSERT INTO MESSAGES")]) == 1
+    # On PostgreSQL the contact goes in with them, in the same statement (the INSERTs are its CTEs); the
+    # statement before it, which looked for a live contact to join, found none and stored nothing.
+    stores = [s for s in sent if "INSERT INTO MESSAGES" in s.upper() and "WITH LIVE AS" not in s.upper()]
+    assert len(stores) == 1
     assert [(m.seq, m.sender, m.status) for m in messages(app)] == [
         (1, "visitor", "received"), (2, "system", "sent"), (3, "system", "sent")]
+
+
+def test_a_new_thread_is_opened_in_four_autocommitted_statements(app, client, helpline, general_queue):
+    """PostgreSQL: look for a live contact, the profile, then the contact with its messages, then routing's
+    "anyone available" probe, each committed by itself; no transaction of the session's (a BEGIN and a
+    COMMIT, each a round trip of its own)."""
+    if not is_postgres(app):
+        pytest.skip("the autocommitted statements are PostgreSQL's fast path; SQLite takes one transaction")
+    with app.app_context():
+        engine = db.engine
+    begun = []
+
+    def began(connection):
+        begun.append(connection)
+
+    send_sms(client, body="someone else", sender="+447700900999")  # the helpline's settings and queues, cached
+    sa.event.listen(engine, "begin", began)
+    try:
+        with statements_sent(app) as sent:
+            response = send_sms(client, body="first")
+    finally:
+        sa.event.remove(engine, "begin", began)
+    assert twiml_messages(response) == [QUEUED]
+    # (The live-event NOTIFYs go on a connection of their own, in production from a thread of their own.)
+    sent = [statement for statement in sent if not statement.startswith("NOTIFY")]
+    assert [_what(statement) for statement in sent] == ["join", "profile", "open", "anyone available"]
+    assert begun == []
+    contact = contacts(app)[1]
+    assert (contact.status, contact.queue_id, contact.last_seq) == ("queued", general_queue, 2)
+    assert [(m.seq, m.sender, m.body) for m in messages(app, contact.id)] == [
+        (1, "visitor", "first"), (2, "system", QUEUED)]
+
+
+def test_a_first_message_that_lost_the_race_to_open_its_thread_joins_the_winner(app, client, helpline, monkeypatch):
+    """PostgreSQL: the loser's one statement (contact and messages) fails whole on the "one live contact per
+    thread" index, stores nothing, and the retry joins the contact the winner opened."""
+    if not is_postgres(app):
+        pytest.skip("the autocommitted open is PostgreSQL's fast path")
+    from app.channels import service
+
+    send_sms(client, body="the winner's first")
+    # The loser looked for a live contact just before the winner committed it.
+    monkeypatch.setattr(service, "_join_live_contact_postgres", lambda *args, **kwargs: None)
+    response = send_sms(client, body="the loser's first")
+    assert response.status_code == 200 and twiml_messages(response) == []
+    [contact] = contacts(app)
+    assert [(m.seq, m.sender, m.body) for m in messages(app, contact.id)] == [
+        (1, "visitor", "the winner's first"), (2, "system", QUEUED), (3, "visitor", "the loser's first")]
+
+
+def _what(statement: str) -> str:
+    text = " ".join(statement.split()).upper()
+    if text.startswith("WITH LIVE AS"):
+        return "join"
+    if "INSERT INTO PROFILES" in text:
+        return "profile"
+    if "INSERT INTO CONTACTS" in text and "INSERT INTO MESSAGES" in text:
+        return "open"
+    if "FROM USERS" in text:
+        return "anyone available"
+    return text[:60]
 
 
 def test_later_messages_join_the_live_contact_without_replies(app, client, helpline):

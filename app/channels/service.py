@@ -2,9 +2,9 @@
 
 This is the ingest hot path. On PostgreSQL a message joining a live contact is one
 autocommitted statement (find the contact, take the seq, insert ON CONFLICT DO NOTHING);
-a new thread's first message is one transaction of three statements (profile and its flags,
-the contact with its seqs counted, the message and its automatic replies in one INSERT), SQLAlchemy
-Core statements sent by the driver itself (core.db.execute_rows), not ORM objects. A redelivered webhook (same
+a new thread's first message is two autocommitted statements (profile and its flags; then the
+message, the contact with its seqs counted and its automatic replies in one statement), SQLAlchemy
+Core statements sent by the driver itself (core.db.autocommitted_rows), not ORM objects. A redelivered webhook (same
 MessageSid) hits the unique constraint and stores nothing new, also when both
 copies arrive at once. Two first messages racing from one new address meet the
 "one live contact per thread" index: the loser retries and joins the winner.
@@ -14,9 +14,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from app.channels import postsurvey, presurvey
@@ -29,7 +31,8 @@ from app.contacts.models import PENDING_GRACE, Contact, ContactStatus, Message, 
 from app.contacts.service import queue_system_message
 from app.core.crypto import cipher
 from app.core.db import (
-    autocommitted, dialect_name, execute, execute_rows, insert_ignoring_conflict, insert_many_ignoring_conflict,
+    autocommitted, autocommitted_rows, dialect_name, execute, execute_rows, insert_ignoring_conflict,
+    insert_many_ignoring_conflict,
 )
 from app.core.errors import Conflict, ValidationFailed
 from app.core.events import commit, emit, mark_committed_outside_session
@@ -218,6 +221,8 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
         surveyed = _surveyed_contact(helpline.id, thread_key) if helpline.settings["post_survey"]["enabled"] else None
         if surveyed is not None:
             return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
+        if known_absent:
+            return _open_with_first_messages(helpline, inbound, reply_mode, thread_key)
         _open(helpline, inbound, result, with_message=True, thread_key=thread_key)
         result.message_id = _store_first_messages(helpline.id, result, inbound, reply_mode)
         if result.message_id is None:
@@ -241,10 +246,26 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, *, with_
           thread_key: str | None = None) -> None:
     """Insert the contact a new thread opens (its first message, when `with_message`, and its
     automatic replies to be stored next), and choose those replies."""
+    values = _new_contact(helpline, inbound, result, with_message=with_message, thread_key=thread_key)
+    execute_rows(_INSERT_CONTACT, values)
+    _opened(helpline, values)
+
+
+def _opened(helpline: HelplineConfig, values: dict) -> None:
+    if values["status"] == "queued":
+        # Routing offers it at once if someone is free (app/routing/handlers.py).
+        emit(ContactQueued(helpline.id, values["id"]))
+
+
+def _new_contact(helpline: HelplineConfig, inbound: Inbound, result: Received, *, with_message: bool,
+                 thread_key: str | None = None, own_transaction: bool = False) -> dict:
+    """The row of the contact a new thread opens, with its automatic replies chosen (in `result`), not
+    stored yet. `own_transaction`: the profile's upsert commits at once (see _open_with_first_messages)."""
     settings = helpline.settings
     now = utcnow()
     language = inbound.language or settings["default_language"]
-    profile_id, flags = (ensure_profile_with_flags(helpline.id, inbound.address.identifier, inbound.channel, now)
+    profile_id, flags = (ensure_profile_with_flags(helpline.id, inbound.address.identifier, inbound.channel, now,
+                                                   own_transaction=own_transaction)
                          if inbound.address else (None, frozenset()))
     values = {
         "id": new_id(), "helpline_id": helpline.id, "profile_id": profile_id, "channel": inbound.channel,
@@ -280,12 +301,57 @@ def _open(helpline: HelplineConfig, inbound: Inbound, result: Received, *, with_
     # Nobody else sees the row before commit, so its messages' seqs are counted here, and the row
     # goes in with the last of them: no UPDATE per message (take_message_seq) for a new contact.
     values["last_seq"] = int(with_message) + len(result.replies)
-    execute_rows(_INSERT_CONTACT, values)
     result.contact_id, result.status, result.new_contact = values["id"], values["status"], True
     result.next_seq = 1
-    if values["status"] == "queued":
-        # Routing offers it at once if someone is free (app/routing/handlers.py).
-        emit(ContactQueued(helpline.id, values["id"]))
+    return values
+
+
+# PostgreSQL: a new thread's first message, its contact and its automatic replies in one autocommitted
+# statement (built per set of columns and number of replies). The first message goes in ON CONFLICT DO
+# NOTHING, and the contact and the replies only when it did: a redelivered webhook stores nothing. A
+# racing first message that opened the thread's contact first fails the whole statement on the "one
+# live contact per thread" index (IntegrityError): the caller then joins that contact.
+@lru_cache(maxsize=64)
+def _open_with_messages_stmt(contact_columns: tuple[str, ...], message_columns: tuple[str, ...], replies: int,
+                             conflict_column: str | None):
+    def row(table: sa.Table, columns: tuple[str, ...], suffix: str) -> sa.Select:
+        return sa.select(*(sa.bindparam(f"{name}{suffix}", type_=table.c[name].type) for name in columns))
+
+    first = postgresql.insert(_messages).from_select(message_columns, row(_messages, message_columns, "_0"))
+    if conflict_column is not None:
+        first = first.on_conflict_do_nothing(index_elements=[conflict_column])
+    first = first.returning(_messages.c.id).cte("first_message")
+    contact = sa.insert(_contacts).from_select(
+        contact_columns, row(_contacts, contact_columns, "").where(sa.exists(first.select()))
+    ).returning(_contacts.c.id).cte("opened")
+    if not replies:
+        return sa.select(first.c.id, sa.null()).where(sa.exists(contact.select()))
+    stored_replies = sa.insert(_messages).from_select(message_columns, sa.union_all(*(
+        row(_messages, message_columns, f"_{n}").where(sa.exists(contact.select())) for n in range(1, replies + 1)
+    ))).returning(_messages.c.seq, _messages.c.id).cte("replies")
+    reply_ids = sa.select(sa.func.array_agg(postgresql.aggregate_order_by(stored_replies.c.id, stored_replies.c.seq)))
+    return sa.select(first.c.id, reply_ids.scalar_subquery())
+
+
+def _open_with_first_messages(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
+                              thread_key: str) -> Received:
+    """A new thread's first message on PostgreSQL, with no transaction of the session's: the profile's
+    upsert, then the contact with its messages, each autocommitted (two round trips where a
+    transaction took five: BEGIN, profile, contact, messages, COMMIT)."""
+    result = Received()
+    values = _new_contact(helpline, inbound, result, with_message=True, thread_key=thread_key, own_transaction=True)
+    rows = _first_message_rows(helpline.id, result, inbound, reply_mode)
+    message_columns = tuple(rows[0])
+    params = {**values, **{f"{name}_{n}": row[name] for n, row in enumerate(rows) for name in message_columns}}
+    stmt = _open_with_messages_stmt(tuple(values), message_columns, len(rows) - 1, _unique_key(inbound))
+    stored = autocommitted_rows(stmt, params)
+    mark_committed_outside_session()
+    if not stored:
+        return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+    message_id, reply_ids = stored[0]
+    _opened(helpline, values)
+    result.message_id = _first_messages_stored(result, reply_mode, message_id, reply_ids or [])
+    return result
 
 
 def _position_notice(helpline: HelplineConfig, result: Received, contact: dict) -> None:
@@ -346,16 +412,26 @@ def _store_first_messages(helpline_id: str, result: Received, inbound: Inbound, 
     """A new contact's first message and its automatic replies, in one INSERT of several rows (one
     round trip, not one per message). None when the message was stored before: the caller rolls
     back, so neither the contact nor the replies are kept."""
-    rows = [_inbound_values(helpline_id, result, inbound)]
-    now = utcnow()
-    rows += [_reply_values(helpline_id, result, text, reply_mode, now) for text in result.replies]
+    rows = _first_message_rows(helpline_id, result, inbound, reply_mode)
     ids_by_seq = dict(insert_many_ignoring_conflict(_messages, rows, _unique_key(inbound), ("seq", "id")))
     if rows[0]["seq"] not in ids_by_seq:
         return None
-    result.reply_ids.extend(ids_by_seq[row["seq"]] for row in rows[1:])
+    return _first_messages_stored(result, reply_mode, ids_by_seq[rows[0]["seq"]],
+                                  [ids_by_seq[row["seq"]] for row in rows[1:]])
+
+
+def _first_message_rows(helpline_id: str, result: Received, inbound: Inbound, reply_mode: str) -> list[dict]:
+    """A new contact's first message, then its automatic replies, in seq order; each row names the same columns."""
+    now = utcnow()
+    rows = [_inbound_values(helpline_id, result, inbound)]
+    return rows + [_reply_values(helpline_id, result, text, reply_mode, now) for text in result.replies]
+
+
+def _first_messages_stored(result: Received, reply_mode: str, message_id: int, reply_ids: list[int]) -> int:
+    result.reply_ids.extend(reply_ids)
     if reply_mode == REPLY_REST:
         emit(RepliesQueued(tuple(result.reply_ids)))
-    return ids_by_seq[rows[0]["seq"]]
+    return message_id
 
 
 def _advance_bot(helpline: HelplineConfig, result: Received, live, text: str) -> None:

@@ -104,6 +104,13 @@ def _driver_plan(dialect: sa.engine.Dialect, stmt, keys: tuple[str, ...]) -> _Dr
         fixed)
 
 
+def _driver_statement(dialect: sa.engine.Dialect, stmt, params: dict) -> tuple[_DriverPlan, dict]:
+    """The SQL the driver sends for `stmt` and the values it binds, as its column types make them."""
+    plan = _driver_plan(dialect, stmt, tuple(params))
+    given = {**plan.fixed, **params} if plan.fixed else params
+    return plan, {name: (process(given[name]) if process else given[name]) for name, process in plan.processors}
+
+
 def execute_rows(stmt, params: dict) -> list[tuple]:
     """A prebuilt Core statement on the session's connection and transaction; its rows as tuples.
 
@@ -119,9 +126,7 @@ def execute_rows(stmt, params: dict) -> list[tuple]:
     if dialect.name != "postgresql":
         result = connection.execute(stmt, params)
         return [tuple(row) for row in result] if result.returns_rows else []
-    plan = _driver_plan(dialect, stmt, tuple(params))
-    given = {**plan.fixed, **params} if plan.fixed else params
-    values = {name: (process(given[name]) if process else given[name]) for name, process in plan.processors}
+    plan, values = _driver_statement(dialect, stmt, params)
     driver_connection = connection.connection.driver_connection
     try:
         cursor = driver_connection.execute(plan.sql, values, prepare=True)
@@ -130,8 +135,7 @@ def execute_rows(stmt, params: dict) -> list[tuple]:
         invalidated = dialect.is_disconnect(error, driver_connection, None)
         if invalidated:
             connection.invalidate(error)
-        raise DBAPIError.instance(plan.sql, values, error, dialect.loaded_dbapi.Error, hide_parameters=True,
-                                  connection_invalidated=invalidated, dialect=dialect) from error
+        raise _as_sqlalchemy_error(dialect, plan.sql, values, error, invalidated) from error
     note_session_write(connection.engine, plan.sql)
     return rows
 
@@ -173,6 +177,26 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
         rows = _autocommitted_from_pool(engine, sql, params)
     committed_beside_session(engine, sql)  # a write the live-event relays must hear of
     return rows
+
+
+def autocommitted_rows(stmt, params: dict) -> list[tuple]:
+    """A prebuilt Core statement, autocommitted as `autocommitted` runs SQL (PostgreSQL only): the SQL and
+    values execute_rows would send, and the same errors (SQLAlchemy's IntegrityError, OperationalError, ...).
+    The rows are the driver's: RETURN plain columns only."""
+    engine = db.engine
+    dialect = engine.dialect
+    plan, values = _driver_statement(dialect, stmt, params)
+    try:
+        return autocommitted(plan.sql, values)
+    except dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy_error(dialect, plan.sql, values, error, invalidated=False) from error
+
+
+def _as_sqlalchemy_error(dialect: sa.engine.Dialect, sql: str, values: dict, error: Exception,
+                         invalidated: bool) -> DBAPIError:
+    """The driver's error as the engine raises it (IntegrityError, OperationalError, ...), values hidden."""
+    return DBAPIError.instance(sql, values, error, dialect.loaded_dbapi.Error, hide_parameters=True,
+                               connection_invalidated=invalidated, dialect=dialect)
 
 
 def _autocommitted_from_pool(engine: sa.engine.Engine, sql: str, params: dict) -> list[tuple]:

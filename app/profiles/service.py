@@ -16,7 +16,9 @@ from app.core.addresses import mask
 from app.core.crypto import cipher
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.permissions.access import load_record
-from app.core.db import dialect_name, execute_rows, upsert_returning, upsert_returning_stmt
+from app.core.db import (
+    autocommitted_rows, dialect_name, execute_rows, upsert_returning, upsert_returning_stmt,
+)
 from app.core.ids import new_id
 from app.core.time import utcnow
 from app.extensions import db
@@ -48,14 +50,18 @@ def _profile_with_flags_stmt() -> sa.Select:
     return sa.select(profile.c.id, _FLAGS.c.flag).select_from(profile.outerjoin(_FLAGS, in_force))
 
 
-def ensure_profile_with_flags(helpline_id: str, identifier: str, channel: str,
-                              at: datetime) -> tuple[str, frozenset[str]]:
+def ensure_profile_with_flags(helpline_id: str, identifier: str, channel: str, at: datetime, *,
+                              own_transaction: bool = False) -> tuple[str, frozenset[str]]:
     """ensure_profile and active_flags together: a new thread's first message asks both, in one round
-    trip on PostgreSQL (the snapshot holds an existing profile's flags; a new one has none)."""
+    trip on PostgreSQL (the snapshot holds an existing profile's flags; a new one has none).
+
+    With `own_transaction` (PostgreSQL), the upsert commits at once, beside the caller's session
+    (core.db.autocommitted_rows): for a caller that stores the rest of its work in one autocommitted
+    statement. A profile kept when that work then fails is harmless: the address did write."""
     if dialect_name() != "postgresql":
         profile_id = ensure_profile(helpline_id, identifier, channel)
         return profile_id, frozenset(active_flags(profile_id, at))
-    rows = execute_rows(_profile_with_flags_stmt(), {
+    rows = (autocommitted_rows if own_transaction else execute_rows)(_profile_with_flags_stmt(), {
         "id": new_id(), "helpline_id": helpline_id, "identifier_hash": cipher.lookup_hash(identifier, "profile"),
         "identifier": identifier, "channel": channel, "created_at": utcnow(), "at": at})
     return rows[0][0], frozenset(flag for _, flag in rows if flag is not None)
