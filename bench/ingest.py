@@ -260,10 +260,11 @@ def prepare(env: dict, args) -> tuple[Path, int, object]:
     validator = RequestValidator(AUTH_TOKEN)
     url = env["PUBLIC_BASE_URL"] + PATH
     rng = random.Random(7)
+    new_share = getattr(args, "new_share", 0.1)  # webhooks from a new number: each opens a contact
     requests_file = Path(tempfile.mkstemp(prefix="ingest-", suffix=".tsv")[1])
     with open(requests_file, "w") as out:
         for i in range(args.pool):
-            sender = rng.choice(returning) if rng.random() < 0.9 else f"+4479{i:09d}"
+            sender = rng.choice(returning) if rng.random() < 1 - new_share else f"+4479{i:09d}"
             params = {
                 "MessageSid": f"SM{10**9 + i:032x}", "AccountSid": ACCOUNT_SID, "From": sender, "To": "+447700900001",
                 "Body": f"Message {i}: I do not know who to talk to about what is happening at home.",

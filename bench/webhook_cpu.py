@@ -4,8 +4,8 @@
 bench/ingest.py measures throughput under gunicorn and wrk, which moves with the shared machine's
 speed of the moment by 30% and more. This script runs the messaging webhook through the WSGI app
 in one process (no gunicorn, no wrk; PostgreSQL as in ingest.py, with the same pre-signed requests:
-90% join a live contact, 10% open one) and prints the CPU time per webhook of this process and of
-PostgreSQL. With --callgrind it re-runs itself under valgrind and prints the instructions executed
+90% join a live contact, 10% open one; --new-share 1 measures only first messages) and prints the
+CPU time per webhook of this process and of PostgreSQL. With --callgrind it re-runs itself under valgrind and prints the instructions executed
 per webhook, which do not depend on the machine's load (about 40 times slower: use --requests 300).
 
     webhook_cpu requests=<n> app_cpu_us=<n> pg_cpu_us=<n> [instructions=<n>]
@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="webhooks sent first, not measured")
     parser.add_argument("--warm-contacts", type=int, default=500, help="addresses with a live contact")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
+    parser.add_argument("--new-share", type=float, default=0.1,
+                        help="share of webhooks from a new number, each opening a contact (1 for only those)")
     add_pg_arguments(parser)
     args = parser.parse_args()
     if args.callgrind:
