@@ -82,6 +82,8 @@ def run(args) -> None:
         started = time.process_time()
         for environ in calls[args.warmup:]:
             call(environ)
+            if args.gap_ms:
+                time.sleep(args.gap_ms / 1000)  # idle between webhooks, as a worker waits for the next one
         used = time.process_time() - started
         os.getpgrp()  # and the end (--dump-before=getpgrp)
         cpu = cpu_used(cpu_before, cpu_seconds())
@@ -120,6 +122,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300, help="webhooks sent first, not measured")
     parser.add_argument("--warm-contacts", type=int, default=500, help="addresses with a live contact")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind instead")
+    parser.add_argument("--gap-ms", type=float, default=0,
+                        help="sleep between webhooks (ms): what the CPU costs when caches go cold between requests")
     parser.add_argument("--new-share", type=float, default=0.1,
                         help="share of webhooks from a new number, each opening a contact (1 for only those)")
     add_pg_arguments(parser)
