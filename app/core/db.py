@@ -165,7 +165,11 @@ def autocommitted(sql: str, params: dict) -> list[tuple]:
 
     The process's main thread (a sync worker's requests, the tests) keeps one connection for these
     statements, out of the pool (`_held_connection`); other threads take one from the pool each time."""
-    engine = db.engine  # looked up once: Flask-SQLAlchemy finds it through the app on every call
+    # The engine looked up once: Flask-SQLAlchemy finds it through the app on every call.
+    return _autocommitted(db.engine, sql, params)
+
+
+def _autocommitted(engine: sa.engine.Engine, sql: str, params: dict) -> list[tuple]:
     if threading.current_thread() is threading.main_thread():
         connection = _held_connection(engine)
         try:
@@ -187,7 +191,7 @@ def autocommitted_rows(stmt, params: dict) -> list[tuple]:
     dialect = engine.dialect
     plan, values = _driver_statement(dialect, stmt, params)
     try:
-        return autocommitted(plan.sql, values)
+        return _autocommitted(engine, plan.sql, values)
     except dialect.loaded_dbapi.Error as error:
         raise _as_sqlalchemy_error(dialect, plan.sql, values, error, invalidated=False) from error
 
