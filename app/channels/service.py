@@ -98,6 +98,10 @@ class Received:
     # For a contact this transaction opened: the seq of its next message, counted here (see _next_seq).
     next_seq: int | None = None
 
+    def as_duplicate(self) -> Received:
+        """What a redelivered message comes to: its contact, nothing stored, no replies."""
+        return Received(contact_id=self.contact_id, status=self.status, duplicate=True)
+
 
 def receive_message(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, *, fast_path: bool = True) -> Received:
     """Store an inbound message and move its contact along; commits. Safe to call twice with one message.
@@ -222,17 +226,17 @@ def _receive(helpline: HelplineConfig, inbound: Inbound, reply_mode: str, thread
         if surveyed is not None:
             return _answer_post_survey(helpline, surveyed, inbound, reply_mode)
         if known_absent:
-            return _open_with_first_messages(helpline, inbound, reply_mode, thread_key)
+            return _open_with_first_messages(helpline, inbound, result, reply_mode, thread_key)
         _open(helpline, inbound, result, with_message=True, thread_key=thread_key)
         result.message_id = _store_first_messages(helpline.id, result, inbound, reply_mode)
         if result.message_id is None:
-            return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+            return result.as_duplicate()
         return result
     result.contact_id, result.status = live.id, live.status
 
     result.message_id = _store_inbound(helpline.id, result, inbound)
     if result.message_id is None:
-        return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+        return result.as_duplicate()
 
     if live.status == "bot":
         _advance_bot(helpline, result, live, inbound.body)
@@ -333,12 +337,11 @@ def _open_with_messages_stmt(contact_columns: tuple[str, ...], message_columns: 
     return sa.select(first.c.id, reply_ids.scalar_subquery())
 
 
-def _open_with_first_messages(helpline: HelplineConfig, inbound: Inbound, reply_mode: str,
+def _open_with_first_messages(helpline: HelplineConfig, inbound: Inbound, result: Received, reply_mode: str,
                               thread_key: str) -> Received:
     """A new thread's first message on PostgreSQL, with no transaction of the session's: the profile's
     upsert, then the contact with its messages, each autocommitted (two round trips where a
     transaction took five: BEGIN, profile, contact, messages, COMMIT)."""
-    result = Received()
     values = _new_contact(helpline, inbound, result, with_message=True, thread_key=thread_key, own_transaction=True)
     rows = _first_message_rows(helpline.id, result, inbound, reply_mode)
     message_columns = tuple(rows[0])
@@ -347,7 +350,7 @@ def _open_with_first_messages(helpline: HelplineConfig, inbound: Inbound, reply_
     stored = autocommitted_rows(stmt, params)
     mark_committed_outside_session()
     if not stored:
-        return Received(contact_id=result.contact_id, status=result.status, duplicate=True)
+        return result.as_duplicate()
     message_id, reply_ids = stored[0]
     _opened(helpline, values)
     result.message_id = _first_messages_stored(result, reply_mode, message_id, reply_ids or [])
