@@ -74,6 +74,11 @@ def create_app(config=None) -> Flask:
         app.config["PASSWORD_HASH_TIME_COST"], app.config["PASSWORD_HASH_MEMORY_COST"]
     )
 
+    if app.config["TWILIO_WEBHOOK_FRONT"]:
+        # Inside ProxyFix, so that it sees the scheme and host the proxy forwarded.
+        from app.channels.front import TwilioWebhookFront
+
+        app.wsgi_app = TwilioWebhookFront(app, app.wsgi_app)
     if app.config["PROXY_FIX_HOPS"]:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

@@ -94,6 +94,9 @@ class BaseConfig:
     CLI_TOKEN_TTL_DAYS = 30
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     PROXY_FIX_HOPS = 0
+    # Valid, signed Twilio messaging and status webhooks answered by app/channels/front.py, without
+    # Flask's request cycle (everything else goes to the routes). Off: the routes answer every webhook.
+    TWILIO_WEBHOOK_FRONT = True
     # argon2 cost; the testing config lowers it so the suite stays fast.
     PASSWORD_HASH_TIME_COST = 3
     PASSWORD_HASH_MEMORY_COST = 65536
@@ -192,8 +195,9 @@ class BaseConfig:
                 settings[name] = int(_env(name))
         if settings["EVENT_RETENTION_H"] < 24:
             raise ConfigError("EVENT_RETENTION_H must be at least 24: clients replay a day of events")
-        if _env("SCHEDULER_IN_PROCESS") is not None:
-            settings["SCHEDULER_IN_PROCESS"] = _env("SCHEDULER_IN_PROCESS").lower() in ("1", "true", "yes")
+        for name in ("SCHEDULER_IN_PROCESS", "TWILIO_WEBHOOK_FRONT"):
+            if _env(name) is not None:
+                settings[name] = _env(name).lower() in ("1", "true", "yes")
         try:
             for network in (settings["OUTBOUND_ALLOWED_NETWORKS"] or "").split(","):
                 if network.strip():

@@ -1,17 +1,16 @@
 """Channel endpoints: Twilio webhooks (form-encoded, signed) and the web chat (JSON, session tokens)."""
 from __future__ import annotations
 
-import hmac
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Response, current_app, g, request, send_file, url_for
 from flask_smorest import Blueprint
 from markupsafe import escape
-from twilio.request_validator import RequestValidator, get_signature_algorithm
-from twilio.twiml.messaging_response import MessagingResponse
+from twilio.request_validator import get_signature_algorithm
 
 from app.channels import spool, webchat
+from app.channels.twilio_signature import FORM, signature_valid, signed_url, twiml
 from app.channels.schemas import (
     TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema, WebchatConfigArgsSchema, WebchatConfigSchema,
     WebchatEndSchema, WebchatMessageCreateSchema, WebchatMessageSchema, WebchatPollArgsSchema, WebchatPollSchema,
@@ -36,53 +35,12 @@ webchat_blp = Blueprint(
     description="The helpline's own web chat. Session routes take `Authorization: Bearer <session token>`.",
 )
 
-FORM = "application/x-www-form-urlencoded"
-
-
 # --- Twilio ------------------------------------------------------------------------
 
 def _signed_url() -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL (behind a proxy) or our own, plus path and query."""
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
-    query = request.query_string.decode("latin-1")
-    return f"{base}{request.path}" + (f"?{query}" if query else "")
-
-
-class _SignedForm:
-    """The form as the SDK's compute_signature reads it: its names, and `getall` for a name's values.
-
-    The SDK asks for `getall` (not a werkzeug MultiDict method) and falls back on `getlist` when that
-    raises AttributeError: an exception for every field of every webhook, 2% of the request."""
-
-    __slots__ = ("_form",)
-
-    def __init__(self, form):
-        self._form = form
-
-    def __iter__(self):
-        return iter(self._form)
-
-    def __bool__(self):
-        return bool(self._form)
-
-    def getall(self, name):
-        return self._form.getlist(name)
-
-
-def _twilio_signature_valid(auth_token: str, url: str, form, signature: str, algorithm: str) -> bool:
-    """The SDK's check, with one HMAC instead of two for a signature over the URL as we build it.
-
-    RequestValidator.validate always computes two HMACs, over the URL without and with its port
-    (Twilio has signed both ways). The URL we build is one of the two, so try it alone first, and
-    run the full check only when that fails: the same answer, at half the cost in the usual case."""
-    validator = RequestValidator(auth_token)
-    try:
-        computed = validator.compute_signature(url, _SignedForm(form), algorithm)
-        if hmac.compare_digest(computed.encode(), signature.encode()):
-            return True
-    except ValueError:  # an algorithm the SDK does not know: validate() refuses it (and logs why)
-        pass
-    return validator.validate(url, form, signature, algorithm)
+    return signed_url(base, request.path, request.query_string.decode("latin-1"))
 
 
 @webhooks_blp.before_request
@@ -97,8 +55,7 @@ def _verify_twilio_request():
         raise Forbidden("This helpline has no Twilio credentials configured.", code="not_configured")
     algorithm = get_signature_algorithm(request.headers.get("X-Twilio-Webhooks-Signature-Settings"))
     signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not _twilio_signature_valid(helpline.twilio_auth_token, _signed_url(), request.form, signature,
-                                                    algorithm):
+    if not signature_valid(helpline.twilio_auth_token, _signed_url(), request.form, signature, algorithm):
         raise Forbidden("The Twilio signature is missing or wrong.", code="bad_signature")
     if request.form.get("AccountSid") != helpline.twilio_account_sid:
         raise Forbidden("The request is for another Twilio account.", code="wrong_account")
@@ -106,16 +63,8 @@ def _verify_twilio_request():
     return None
 
 
-EMPTY_TWIML = str(MessagingResponse())
-
-
 def _twiml(replies: list[str]) -> Response:
-    if not replies:
-        return Response(EMPTY_TWIML, mimetype="text/xml")
-    twiml = MessagingResponse()
-    for text in replies:
-        twiml.message(text)
-    return Response(str(twiml), mimetype="text/xml")
+    return Response(twiml(replies), mimetype="text/xml")
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/messaging", methods=["POST"])

@@ -24,18 +24,24 @@ _API_DEFAULTS = _COMMON + (("Content-Security-Policy", API_CSP, "content-securit
 _HTML_DEFAULTS = _COMMON + (("Content-Security-Policy", HTML_CSP, "content-security-policy"),)
 
 
+def missing_headers(present: set[str], content_type: str, secure: bool) -> list[tuple[str, str]]:
+    """The default headers a response lacks, given the lower-cased names it has: a route may set its own
+    value for any of them (setdefault semantics)."""
+    html = content_type.partition(";")[0].strip().lower() == "text/html"
+    missing = [(name, value) for name, value, lowered in (_HTML_DEFAULTS if html else _API_DEFAULTS)
+               if lowered not in present]
+    if secure and "strict-transport-security" not in present:
+        missing.append(("Strict-Transport-Security", HSTS))
+    return missing
+
+
 def init_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
-        # A route may set its own value for any of these (setdefault semantics); one pass over the few
-        # headers a response has, rather than a scan per header, which was 5% of a webhook's instructions.
+        # One pass over the few headers a response has, rather than a scan per header, which was 5% of a
+        # webhook's instructions.
         headers = response.headers
-        present = {name.lower() for name in headers.keys()}
-        content_type = headers.get("Content-Type", "")
-        html = content_type.partition(";")[0].strip().lower() == "text/html"
-        for name, value, lowered in _HTML_DEFAULTS if html else _API_DEFAULTS:
-            if lowered not in present:
-                headers.add(name, value)
-        if request.is_secure and "strict-transport-security" not in present:
-            headers.add("Strict-Transport-Security", HSTS)
+        for name, value in missing_headers({name.lower() for name in headers.keys()}, headers.get("Content-Type", ""),
+                                           request.is_secure):
+            headers.add(name, value)
         return response

@@ -1,0 +1,141 @@
+"""The Twilio webhooks' front: a signed, valid messaging or status webhook answered without Flask's
+request cycle, exactly as its route would answer it.
+
+Why: a webhook's own work is a signature check and one statement, and Flask's request cycle around
+it (the request context, URL routing, the before- and after-request hooks, webargs, the Response
+object) was 38% of a webhook's instructions (bench/README.md, 2026-12-08). Webhooks are most of
+what a helpline's web tier serves.
+
+What: a WSGI middleware in front of the Flask app (create_app installs it, inside ProxyFix). It
+takes a POST to /webhooks/<code>/twilio/messaging or /status with a form body of at most
+MAX_BODY bytes (and MAX_CONTENT_LENGTH), no query string and no script root, and answers it
+itself when the helpline exists and has Twilio credentials, the signature is valid for that
+URL, the AccountSid is the helpline's and the route's own schema accepts the fields. Anything
+else (an unknown helpline, a bad signature, a malformed field, a large or chunked body...) goes
+to the Flask route with the body untouched, and the route gives the contract's error: the front
+never answers an error of its own. Conversations webhooks always go to their route.
+
+Both use one copy of each step: the signature check and TwiML (twilio_signature), the schema, the
+intake (spool.accept_webhook, which spools during an outage), publishing committed events, the
+request id and log line (core.logging) and the security headers (core.security_headers). An
+exception from the intake goes to Flask's own handling, as if the route had raised it, inside
+this context: a request that committed nothing is retried after a dropped connection
+(HelplineFlask), any other error gets the contract's 500.
+"""
+from __future__ import annotations
+
+import io
+import re
+import time
+from urllib.parse import parse_qsl
+
+from flask import Flask, g
+from twilio.request_validator import get_signature_algorithm
+from werkzeug.datastructures import MultiDict
+from werkzeug.wsgi import get_current_url
+
+from app.channels import spool
+from app.channels.schemas import TwilioMessagingSchema, TwilioStatusSchema
+from app.channels.twilio_signature import FORM, signature_valid, signed_url, twiml
+from app.core.events import publish_committed
+from app.core.logging import REQUEST_ID_HEADER, log_request, request_id_for
+from app.core.security_headers import missing_headers
+from app.helplines.service import helpline_config
+
+# Twilio's webhooks are a few hundred bytes; a larger body goes to Flask, which applies its limits.
+MAX_BODY = 64 * 1024
+# The helpline codes the front looks up; any other path segment goes to the route (404 there).
+_PATH = re.compile(r"/webhooks/([A-Za-z0-9_-]{1,64})/twilio/(messaging|status)")
+_KINDS = {"messaging": (spool.MESSAGING, TwilioMessagingSchema()), "status": (spool.STATUS, TwilioStatusSchema())}
+_CONTENT_TYPE = "text/xml; charset=utf-8"
+_PRESENT = frozenset({"content-type", "content-length", REQUEST_ID_HEADER.lower()})
+
+
+class TwilioWebhookFront:
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict, start_response):
+        kind = self._taken(environ, min(MAX_BODY, self.app.config["MAX_CONTENT_LENGTH"] or MAX_BODY))
+        if kind is None:
+            return self.wsgi_app(environ, start_response)
+        length = int(environ["CONTENT_LENGTH"])
+        body = environ["wsgi.input"].read(length)
+        # Whoever answers, Flask may read the body again.
+        environ["wsgi.input"] = io.BytesIO(body)
+        if len(body) == length:
+            started = time.perf_counter()
+            with self.app.app_context():
+                accepted = self._accepted(environ, kind, body)
+                if accepted is not None:
+                    return self._answer(environ, start_response, started, kind, *accepted)
+        return self.wsgi_app(environ, start_response)
+
+    @staticmethod
+    def _taken(environ: dict, max_body: int) -> str | None:
+        """The webhook's kind when the front may take it: the rest goes straight to Flask."""
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
+            return None
+        match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM:
+            return None
+        length = environ.get("CONTENT_LENGTH", "")
+        if not length.isdigit() or int(length) > max_body or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        return match.group(2)
+
+    def _accepted(self, environ: dict, kind: str, body: bytes):
+        """(the helpline, the validated fields) when the route would accept the webhook, else None."""
+        try:
+            helpline = helpline_config(_PATH.fullmatch(environ["PATH_INFO"]).group(1))
+            if helpline is None or not (helpline.twilio_auth_token and helpline.twilio_account_sid):
+                return None
+            # As werkzeug parses a form (FormDataParser._parse_urlencoded).
+            form = MultiDict(parse_qsl(body.decode(), keep_blank_values=True, errors="werkzeug.url_quote"))
+            # As the route's request.host_url, unless a public base URL is set (behind a proxy).
+            base = self.app.config.get("PUBLIC_BASE_URL") or get_current_url(
+                environ, host_only=True, trusted_hosts=self.app.config.get("TRUSTED_HOSTS")).rstrip("/")
+            algorithm = get_signature_algorithm(environ.get("HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"))
+            url = signed_url(base, environ["PATH_INFO"], "")
+            if not signature_valid(helpline.twilio_auth_token, url, form, environ.get("HTTP_X_TWILIO_SIGNATURE", ""),
+                                   algorithm):
+                return None
+            if form.get("AccountSid") != helpline.twilio_account_sid:
+                return None
+            return helpline, _KINDS[kind][1].load(form.to_dict())
+        except Exception:  # noqa: BLE001 - whatever the front cannot decide (a ValidationError...), the route decides
+            return None
+
+    def _answer(self, environ: dict, start_response, started: float, kind: str, helpline, fields: dict):
+        g.request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
+        g.request_started = started
+        try:
+            result = spool.accept_webhook(_KINDS[kind][0], helpline, fields)
+            # Spooled during a database outage: stored later, answered now without an automatic reply.
+            body = twiml(result.replies if kind == "messaging" and result is not None else []).encode()
+            publish_committed()
+        except Exception as error:  # noqa: BLE001 - Flask handles it, as it would the route's
+            return self._handled_by_flask(environ, start_response, error)
+        log_request("POST", environ["PATH_INFO"], 200, started, g.request_id, None)
+        headers = [("Content-Type", _CONTENT_TYPE), ("Content-Length", str(len(body))),
+                   (REQUEST_ID_HEADER, g.request_id)]
+        headers += missing_headers(_PRESENT, _CONTENT_TYPE, environ["wsgi.url_scheme"] == "https")
+        start_response("200 OK", headers)
+        return [body]
+
+    def _handled_by_flask(self, environ: dict, start_response, error: Exception):
+        """What Flask's wsgi_app does with an exception from a view, in this app context: its g knows
+        whether the intake committed anything, which decides whether HelplineFlask may retry."""
+        environ["wsgi.input"].seek(0)
+        context = self.app.request_context(environ)
+        context.push()
+        try:
+            try:
+                response = self.app.finalize_request(self.app.handle_user_exception(error))
+            except Exception as again:  # noqa: BLE001 - as Flask.wsgi_app
+                response = self.app.handle_exception(again)
+            return response(environ, start_response)
+        finally:
+            context.pop()
+
