@@ -52,14 +52,17 @@ _PRESENT = frozenset({"content-type", "content-length", REQUEST_ID_HEADER.lower(
 
 
 class TwilioWebhookFront:
+    """WSGI middleware: answers what it can exactly as the route would, hands everything else to `wsgi_app`."""
+
     def __init__(self, app: Flask, wsgi_app):
         self.app = app
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ: dict, start_response):
-        kind = self._taken(environ, min(MAX_BODY, self.app.config["MAX_CONTENT_LENGTH"] or MAX_BODY))
-        if kind is None:
+        taken = self._taken(environ, min(MAX_BODY, self.app.config["MAX_CONTENT_LENGTH"] or MAX_BODY))
+        if taken is None:
             return self.wsgi_app(environ, start_response)
+        code, kind = taken
         length = int(environ["CONTENT_LENGTH"])
         body = environ["wsgi.input"].read(length)
         # Whoever answers, Flask may read the body again.
@@ -67,14 +70,14 @@ class TwilioWebhookFront:
         if len(body) == length:
             started = time.perf_counter()
             with self.app.app_context():
-                accepted = self._accepted(environ, kind, body)
+                accepted = self._accepted(environ, code, kind, body)
                 if accepted is not None:
                     return self._answer(environ, start_response, started, kind, *accepted)
         return self.wsgi_app(environ, start_response)
 
     @staticmethod
-    def _taken(environ: dict, max_body: int) -> str | None:
-        """The webhook's kind when the front may take it: the rest goes straight to Flask."""
+    def _taken(environ: dict, max_body: int) -> tuple[str, str] | None:
+        """(the helpline code, the webhook's kind) when the front may take it: the rest goes straight to Flask."""
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING") or environ.get("SCRIPT_NAME"):
             return None
         match = _PATH.fullmatch(environ.get("PATH_INFO", ""))
@@ -83,12 +86,12 @@ class TwilioWebhookFront:
         length = environ.get("CONTENT_LENGTH", "")
         if not length.isdigit() or int(length) > max_body or "HTTP_TRANSFER_ENCODING" in environ:
             return None
-        return match.group(2)
+        return match.group(1), match.group(2)
 
-    def _accepted(self, environ: dict, kind: str, body: bytes):
+    def _accepted(self, environ: dict, code: str, kind: str, body: bytes):
         """(the helpline, the validated fields) when the route would accept the webhook, else None."""
         try:
-            helpline = helpline_config(_PATH.fullmatch(environ["PATH_INFO"]).group(1))
+            helpline = helpline_config(code)
             if helpline is None or not (helpline.twilio_auth_token and helpline.twilio_account_sid):
                 return None
             # As werkzeug parses a form (FormDataParser._parse_urlencoded).
