@@ -94,7 +94,7 @@ class BaseConfig:
     CLI_TOKEN_TTL_DAYS = 30
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.
     PROXY_FIX_HOPS = 0
-    # Valid, signed Twilio messaging and status webhooks answered by app/channels/front.py, without
+    # Valid, signed Twilio webhooks (messaging, status, Conversations) answered by app/channels/front.py, without
     # Flask's request cycle (everything else goes to the routes). Off: the routes answer every webhook.
     TWILIO_WEBHOOK_FRONT = True
     # argon2 cost; the testing config lowers it so the suite stays fast.

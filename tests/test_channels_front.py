@@ -4,11 +4,13 @@ import json
 import re
 
 import pytest
+import responses
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.channels import front as front_module
 from app.channels.front import MAX_BODY, TwilioWebhookFront
-from tests.channel_helpers import contacts, messages, post_signed, sid, sms, twiml_messages
+from app.core.time import utcnow
+from tests.channel_helpers import contacts, messages, post_signed, sid, sms, twiml_messages, update_contact
 from tests.conftest import ACCOUNT_SID
 from tests.helpers import assert_error
 
@@ -68,6 +70,32 @@ def test_the_front_answers_a_valid_webhook_exactly_as_its_route_does(app, client
     # Stored alike: a contact each, the same messages in the same order.
     front_contact, route_contact = contacts(app)
     assert (front_contact.status, front_contact.queue_id) == (route_contact.status, route_contact.queue_id)
+    assert ([(m.seq, m.direction, m.sender, m.body) for m in messages(app, front_contact.id)]
+            == [(m.seq, m.direction, m.sender, m.body) for m in messages(app, route_contact.id)])
+
+
+@responses.activate
+def test_the_front_answers_conversations_events_as_their_route_does(app, client, helpline, routed, monkeypatch):
+    from tests.test_conversations import CONVERSATION_MESSAGES, event
+
+    responses.post(CONVERSATION_MESSAGES, json={"sid": "IM" + "e" * 32}, status=201)
+    path = "/webhooks/main/twilio/conversations"
+
+    def chat(author: str) -> list:
+        first = event(body="hello", author=author)
+        return [post_signed(client, path, first), post_signed(client, path, event(body="again", author=author)),
+                post_signed(client, path, first), post_signed(client, path, event(author="helpline", body="echo")),
+                post_signed(client, path, event(event_type="onConversationAdded", author=author))]
+
+    by_front = chat("visitor-1")
+    assert routed == []
+    front_contact = contacts(app)[0]
+    monkeypatch.setattr(app, "wsgi_app", app.wsgi_app.wsgi_app)
+    update_contact(app, front_contact.id, ended_at=utcnow())  # one conversation sid: let the route open its own
+    by_route = chat("visitor-1")
+    assert [_shape(r) for r in by_front] == [_shape(r) for r in by_route]
+    assert by_front[0].mimetype == "text/html" and by_front[0].get_data() == b""
+    route_contact = [c for c in contacts(app) if c.id != front_contact.id][0]
     assert ([(m.seq, m.direction, m.sender, m.body) for m in messages(app, front_contact.id)]
             == [(m.seq, m.direction, m.sender, m.body) for m in messages(app, route_contact.id)])
 

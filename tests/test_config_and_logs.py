@@ -110,6 +110,21 @@ def test_production_starts_with_its_own_secrets(monkeypatch, tmp_path):
     assert create_app("production").config["ENV_NAME"] == "production"
 
 
+@pytest.mark.parametrize("value, fronted", [(None, True), ("0", False), ("false", False), ("1", True)])
+def test_twilio_webhook_front_is_on_unless_the_environment_says_0(monkeypatch, tmp_path, value, fronted):
+    from app.channels.front import TwilioWebhookFront
+
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("DATA_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+    if value is None:
+        monkeypatch.delenv("TWILIO_WEBHOOK_FRONT", raising=False)
+    else:
+        monkeypatch.setenv("TWILIO_WEBHOOK_FRONT", value)
+    assert isinstance(create_app("production").wsgi_app, TwilioWebhookFront) is fronted
+
+
 def test_a_malformed_encryption_key_is_refused_with_a_hint(monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("DATA_ENCRYPTION_KEY", "not-a-key")

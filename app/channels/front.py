@@ -1,5 +1,5 @@
-"""The Twilio webhooks' front: a signed, valid messaging or status webhook answered without Flask's
-request cycle, exactly as its route would answer it.
+"""The Twilio webhooks' front: a signed, valid Twilio webhook answered without Flask's request cycle,
+exactly as its route would answer it.
 
 Why: a webhook's own work is a signature check and one statement, and Flask's request cycle around
 it (the request context, URL routing, the before- and after-request hooks, webargs, the Response
@@ -7,13 +7,13 @@ object) was 38% of a webhook's instructions (bench/README.md, 2026-12-08). Webho
 what a helpline's web tier serves.
 
 What: a WSGI middleware in front of the Flask app (create_app installs it, inside ProxyFix). It
-takes a POST to /webhooks/<code>/twilio/messaging or /status with a form body of at most
-MAX_BODY bytes (and MAX_CONTENT_LENGTH), no query string and no script root, and answers it
-itself when the helpline exists and has Twilio credentials, the signature is valid for that
+takes a POST to /webhooks/<code>/twilio/messaging, /status or /conversations with a form body of
+at most MAX_BODY bytes (and MAX_CONTENT_LENGTH), no query string and no script root, and answers
+it itself when the helpline exists and has Twilio credentials, the signature is valid for that
 URL, the AccountSid is the helpline's and the route's own schema accepts the fields. Anything
 else (an unknown helpline, a bad signature, a malformed field, a large or chunked body...) goes
 to the Flask route with the body untouched, and the route gives the contract's error: the front
-never answers an error of its own. Conversations webhooks always go to their route.
+never answers an error of its own.
 
 Both use one copy of each step: the signature check and TwiML (twilio_signature), the schema, the
 intake (spool.accept_webhook, which spools during an outage), publishing committed events, the
@@ -35,7 +35,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wsgi import get_current_url
 
 from app.channels import spool
-from app.channels.schemas import TwilioMessagingSchema, TwilioStatusSchema
+from app.channels.schemas import TwilioConversationsSchema, TwilioMessagingSchema, TwilioStatusSchema
 from app.channels.twilio_signature import FORM, signature_valid, signed_url, twiml
 from app.core.events import publish_committed
 from app.core.logging import REQUEST_ID_HEADER, log_request, request_id_for
@@ -45,9 +45,15 @@ from app.helplines.service import helpline_config
 # Twilio's webhooks are a few hundred bytes; a larger body goes to Flask, which applies its limits.
 MAX_BODY = 64 * 1024
 # The helpline codes the front looks up; any other path segment goes to the route (404 there).
-_PATH = re.compile(r"/webhooks/([A-Za-z0-9_-]{1,64})/twilio/(messaging|status)")
-_KINDS = {"messaging": (spool.MESSAGING, TwilioMessagingSchema()), "status": (spool.STATUS, TwilioStatusSchema())}
-_CONTENT_TYPE = "text/xml; charset=utf-8"
+_PATH = re.compile(r"/webhooks/([A-Za-z0-9_-]{1,64})/twilio/(messaging|status|conversations)")
+_XML, _HTML = "text/xml; charset=utf-8", "text/html; charset=utf-8"
+# Each route's intake kind, schema and answer's content type (the Conversations route answers an
+# empty body, which Flask types as HTML).
+_ROUTES = {
+    "messaging": (spool.MESSAGING, TwilioMessagingSchema(), _XML),
+    "status": (spool.STATUS, TwilioStatusSchema(), _XML),
+    "conversations": (spool.CONVERSATIONS, TwilioConversationsSchema(), _HTML),
+}
 _PRESENT = frozenset({"content-type", "content-length", REQUEST_ID_HEADER.lower()})
 
 
@@ -106,24 +112,24 @@ class TwilioWebhookFront:
                 return None
             if form.get("AccountSid") != helpline.twilio_account_sid:
                 return None
-            return helpline, _KINDS[kind][1].load(form.to_dict())
+            return helpline, _ROUTES[kind][1].load(form.to_dict())
         except Exception:  # noqa: BLE001 - whatever the front cannot decide (a ValidationError...), the route decides
             return None
 
     def _answer(self, environ: dict, start_response, started: float, kind: str, helpline, fields: dict):
         g.request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID", ""))
         g.request_started = started
+        intake, _, content_type = _ROUTES[kind]
         try:
-            result = spool.accept_webhook(_KINDS[kind][0], helpline, fields)
-            # Spooled during a database outage: stored later, answered now without an automatic reply.
-            body = twiml(result.replies if kind == "messaging" and result is not None else []).encode()
+            result = spool.accept_webhook(intake, helpline, fields)
+            body = _answer_body(kind, result)
             publish_committed()
         except Exception as error:  # noqa: BLE001 - Flask handles it, as it would the route's
             return self._handled_by_flask(environ, start_response, error)
         log_request("POST", environ["PATH_INFO"], 200, started, g.request_id, None)
-        headers = [("Content-Type", _CONTENT_TYPE), ("Content-Length", str(len(body))),
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
                    (REQUEST_ID_HEADER, g.request_id)]
-        headers += missing_headers(_PRESENT, _CONTENT_TYPE, environ["wsgi.url_scheme"] == "https")
+        headers += missing_headers(_PRESENT, content_type, environ["wsgi.url_scheme"] == "https")
         start_response("200 OK", headers)
         return [body]
 
@@ -142,3 +148,11 @@ class TwilioWebhookFront:
         finally:
             context.pop()
 
+
+def _answer_body(kind: str, result) -> bytes:
+    """The route's answer: TwiML with a messaging webhook's automatic replies (none when it was spooled
+    during a database outage: stored later, answered now), empty TwiML for a status callback, nothing
+    for Conversations (replies go out through its REST API)."""
+    if kind == "conversations":
+        return b""
+    return twiml(result.replies if kind == "messaging" and result is not None else []).encode()
