@@ -92,8 +92,7 @@ def twilio_status(fields, helpline_code):
 @webhooks_blp.doc(security=[], responses={200: {"description": "Empty; replies go out through the Conversations API"}})
 def twilio_conversations(fields, helpline_code):
     """Conversations post-event webhook. onMessageAdded from a child is stored; our own echoes and other events are ignored."""
-    if fields["EventType"] == "onMessageAdded":
-        spool.accept_webhook(spool.CONVERSATIONS, g.helpline, fields)
+    spool.accept_webhook(spool.CONVERSATIONS, g.helpline, fields)  # other events are ignored there
     return Response("", status=200)
 
 
