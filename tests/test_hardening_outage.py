@@ -102,6 +102,29 @@ def test_signed_webhooks_are_spooled_during_an_outage_and_replayed_once(app, cli
     assert [m.body for m in messages(app) if m.direction == "inbound"] == ["first", "please help me"]
 
 
+def test_the_webhooks_front_spools_during_an_outage_itself(app, client, helpline, outage):
+    """The front (app/channels/front.py) answers a signed webhook during an outage as the route would: spooled,
+    empty TwiML, without handing it to Flask."""
+    start, end = outage
+    assert send_sms(client, body="first", sender="+447700900613").status_code == 200  # credentials now known
+    app.extensions["helpline_config_cache"]["main"] = (0, app.extensions["helpline_config_cache"]["main"][1])
+    front = app.wsgi_app
+    inner, handed = front.wsgi_app, []
+    front.wsgi_app = lambda environ, start_response: handed.append(1) or inner(environ, start_response)
+    try:
+        with app.app_context():
+            start()
+            response = post_signed(client, "/webhooks/main/twilio/messaging", sms(body="hold on", sender="+447700900613"))
+            end()
+    finally:
+        front.wsgi_app = inner
+    assert twiml_messages(response) == [] and handed == []
+    assert len(list(Path(app.config["WEBHOOK_SPOOL_DIR"]).glob("webhooks-*.spool"))) == 1
+    with app.app_context():
+        assert spool.replay_spool() == 1
+    assert [m.body for m in messages(app) if m.direction == "inbound"] == ["first", "hold on"]
+
+
 def test_a_forged_webhook_is_refused_during_an_outage_too(app, client, helpline, outage):
     start, end = outage
     send_sms(client, body="first")
