@@ -149,10 +149,9 @@ class TwilioWebhookFront:
             context.pop()
 
 
-def _answer_body(kind: str, result) -> bytes:
-    """The route's answer: TwiML with a messaging webhook's automatic replies (none when it was spooled
-    during a database outage: stored later, answered now), empty TwiML for a status callback, nothing
-    for Conversations (replies go out through its REST API)."""
+def _answer_body(kind: str, accepted) -> bytes:
+    """The route's answer: TwiML with a messaging webhook's automatic replies, empty TwiML for a status
+    callback, nothing for Conversations (replies go out through its REST API)."""
     if kind == "conversations":
         return b""
-    return twiml(result.replies if kind == "messaging" and result is not None else []).encode()
+    return twiml(spool.twiml_replies(accepted) if kind == "messaging" else []).encode()

@@ -66,6 +66,12 @@ def accept_webhook(kind: str, helpline: HelplineConfig, fields: dict):
         return None
 
 
+def twiml_replies(accepted) -> list[str]:
+    """The automatic replies a messaging webhook's TwiML answer carries: none when it was spooled during a
+    database outage (stored later, answered now)."""
+    return accepted.replies if accepted is not None else []
+
+
 def spool(kind: str, helpline_code: str, fields: dict) -> None:
     record = {"kind": kind, "helpline": helpline_code, "fields": fields, "received_at": utcnow().isoformat()}
     line = cipher.encrypt(json.dumps(record, default=str)).encode("ascii") + b"\n"

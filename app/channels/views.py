@@ -73,9 +73,7 @@ def _twiml(replies: list[str]) -> Response:
                                                "content": {"text/xml": {}}}})
 def twilio_messaging(fields, helpline_code):
     """An SMS or WhatsApp message. Stored (once per MessageSid) before the 200 goes out."""
-    result = spool.accept_webhook(spool.MESSAGING, g.helpline, fields)
-    # Spooled during a database outage: stored later, answered now without an automatic reply.
-    return _twiml(result.replies if result is not None else [])
+    return _twiml(spool.twiml_replies(spool.accept_webhook(spool.MESSAGING, g.helpline, fields)))
 
 
 @webhooks_blp.route("/<helpline_code>/twilio/status", methods=["POST"])
